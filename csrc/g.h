@@ -1,0 +1,106 @@
+/*
+ * g.h: the G (task descriptor) and the wait protocol every parking primitive uses.
+ *
+ * A G is embedded in the Python Task object that owns it: the runtime holds one strong
+ * reference to the Task from spawn until the G finishes, so queues and wait lists carry
+ * plain gr_g pointers with no reference counting in C.
+ *
+ * The wait protocol. A G that is about to block calls gr_g_prepare_wait (waiting = 1),
+ * then publishes itself in wait lists (a joiner list, a channel queue) and a timer, then
+ * parks. Any waker (a finishing task, a channel peer, a timer, a cancel) must win
+ * gr_g_claim (CAS waiting 1 -> 0) before it may make the G runnable, so a G is readied
+ * exactly once per wait however many wakers race. A waker that finds the G through a wait
+ * list holds that list's lock while it claims: the G must take the same lock to leave the
+ * list, so it cannot have moved on to a different wait in between (no ABA).
+ * If a G changes its mind before parking, it claims itself; if that fails, someone else
+ * already readied it and it must park to consume that ready.
+ */
+#ifndef GR_G_H
+#define GR_G_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lock.h"
+
+typedef struct gr_g gr_g;
+typedef struct gr_m gr_m;
+
+/* A parked G's place in one wait list. The G's own join_waiter serves Task.join; channels
+ * allocate one per select case. */
+typedef struct gr_waiter {
+    gr_g *g;
+    struct gr_waiter *next, *prev;
+    void *elem;      /* the value handed over by a channel peer */
+    uint32_t ok;
+    uint32_t linked; /* guarded by the lock of the list it is on */
+} gr_waiter;
+
+enum { GR_G_NEW = 0, GR_G_RUNNABLE, GR_G_RUNNING, GR_G_WAITING, GR_G_DONE };
+enum { GR_WAKE_NONE = 0, GR_WAKE_READY, GR_WAKE_TIMEOUT, GR_WAKE_CANCEL };
+enum { GR_G_FLAG_CANCEL = 1u };
+
+struct gr_g {
+    uint64_t id;
+    void *obj;                 /* the owning Task (borrowed: the Task embeds this G) */
+    /* Owner M, set by the M that first runs the G and never changed after (a started
+     * greenlet cannot change thread). Relaxed: readers reach the G through a lock or a
+     * queue hand-off that already orders this store before them. */
+    _Atomic(gr_m *) m;
+    gr_g *schedlink;           /* run queues, inboxes and the global queue */
+    _Atomic uint32_t state;    /* GR_G_*; DONE is stored with release (see gr_g_done) */
+    _Atomic uint32_t waiting;  /* 1 between prepare_wait and the winning claim */
+    _Atomic uint32_t flags;    /* GR_G_FLAG_CANCEL */
+    uint32_t wake_reason;      /* written by the claim winner before it readies the G */
+    int32_t timer_idx;         /* owner-only: slot in the owner P's timer heap, -1 if none */
+    uint32_t started_linked;   /* owner-only: on its M's started list */
+    int64_t timer_when;
+    gr_lock lock;              /* guards joiners and the DONE transition */
+    gr_waiter *joiners;
+    gr_waiter join_waiter;     /* this G's place in another G's joiner list */
+    gr_g *started_next, *started_prev; /* owner M's list of started, unfinished Gs */
+};
+
+static inline uint32_t gr_g_state(gr_g *g)
+{
+    /* acquire: pairs with the release store of DONE in gr_g_finish, so a reader that
+     * sees DONE also sees the result the finishing M wrote before it. */
+    return atomic_load_explicit(&g->state, memory_order_acquire);
+}
+
+static inline int gr_g_done(gr_g *g) { return gr_g_state(g) == GR_G_DONE; }
+static inline int gr_g_started(gr_g *g)
+{
+    return atomic_load_explicit(&g->m, memory_order_relaxed) != NULL;
+}
+static inline int gr_g_cancel_requested(gr_g *g)
+{
+    return (atomic_load_explicit(&g->flags, memory_order_acquire) & GR_G_FLAG_CANCEL) != 0;
+}
+static inline void gr_g_clear_cancel(gr_g *g)
+{
+    atomic_fetch_and_explicit(&g->flags, ~GR_G_FLAG_CANCEL, memory_order_relaxed);
+}
+
+static inline void gr_g_prepare_wait(gr_g *g)
+{
+    g->wake_reason = GR_WAKE_NONE;
+    atomic_store_explicit(&g->state, GR_G_WAITING, memory_order_relaxed);
+    /* seq_cst: the flag must be visible before the G appears in any wait list. */
+    atomic_store_explicit(&g->waiting, 1, memory_order_seq_cst);
+}
+
+/* Win the right to ready g. acq_rel: acquire pairs with prepare_wait, release publishes
+ * wake_reason and whatever the waker handed over to the eventual gr_ready. */
+static inline int gr_g_claim(gr_g *g, uint32_t reason)
+{
+    uint32_t one = 1;
+    if (!atomic_compare_exchange_strong_explicit(&g->waiting, &one, 0, memory_order_acq_rel,
+                                                 memory_order_acquire))
+        return 0;
+    g->wake_reason = reason;
+    return 1;
+}
+
+#endif

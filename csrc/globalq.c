@@ -1,0 +1,52 @@
+#include "globalq.h"
+
+void gr_globalq_init(gr_globalq *q)
+{
+    pthread_mutex_init(&q->mu, NULL);
+    q->head = q->tail = NULL;
+    atomic_init(&q->len, 0);
+}
+
+void gr_globalq_destroy(gr_globalq *q) { pthread_mutex_destroy(&q->mu); }
+
+void gr_globalq_put_batch(gr_globalq *q, gr_g *head, gr_g *tail, uint32_t n)
+{
+    tail->schedlink = NULL;
+    pthread_mutex_lock(&q->mu);
+    if (q->tail)
+        q->tail->schedlink = head;
+    else
+        q->head = head;
+    q->tail = tail;
+    atomic_store_explicit(&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + n,
+                          memory_order_release);
+    pthread_mutex_unlock(&q->mu);
+}
+
+void gr_globalq_put(gr_globalq *q, gr_g *g) { gr_globalq_put_batch(q, g, g, 1); }
+
+gr_g *gr_globalq_get_batch(gr_globalq *q, uint32_t max, uint32_t *n)
+{
+    *n = 0;
+    if (max == 0 || gr_globalq_len(q) == 0)
+        return NULL;
+    pthread_mutex_lock(&q->mu);
+    gr_g *head = q->head, *last = NULL, *g = head;
+    uint32_t k = 0;
+    while (g && k < max) {
+        last = g;
+        g = g->schedlink;
+        k++;
+    }
+    if (last) {
+        last->schedlink = NULL;
+        q->head = g;
+        if (!g)
+            q->tail = NULL;
+        atomic_store_explicit(&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) - k,
+                              memory_order_release);
+    }
+    pthread_mutex_unlock(&q->mu);
+    *n = k;
+    return k ? head : NULL;
+}

@@ -1,0 +1,608 @@
+#define _GNU_SOURCE
+#include "sched.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define GR_IDCACHE 64
+#define GR_STEAL_PASSES 4
+#define GR_FAIR_TICKS 61
+#define GR_RUNNEXT_CAP 3
+#define GR_GLOBAL_BATCH 128
+
+static _Thread_local gr_m *curm;
+
+void gr_m_bind(gr_m *m) { curm = m; }
+gr_m *gr_m_current(void) { return curm; }
+
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
+    while (b) {
+        uint32_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+gr_sched *gr_sched_new(int nprocs)
+{
+    if (nprocs < 1)
+        return NULL;
+    gr_sched *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->nprocs = nprocs;
+    /* 64-byte alignment: the ring's head and tail must not share a line with a
+     * neighbour's, and Python allocators only guarantee 16 bytes. */
+    if (posix_memalign((void **)&s->ps, 64, (size_t)nprocs * sizeof(gr_p)) != 0)
+        s->ps = NULL;
+    s->ms = calloc((size_t)nprocs, sizeof(gr_m));
+    s->coprimes = calloc((size_t)nprocs, sizeof(uint32_t));
+    if (!s->ps || !s->ms || !s->coprimes || gr_idle_init(&s->idle, nprocs) != 0) {
+        free(s->ps);
+        free(s->ms);
+        free(s->coprimes);
+        free(s);
+        return NULL;
+    }
+    memset(s->ps, 0, (size_t)nprocs * sizeof(gr_p));
+    for (uint32_t i = 1; i <= (uint32_t)nprocs; i++)
+        if (gcd(i, (uint32_t)nprocs) == 1)
+            s->coprimes[s->ncoprimes++] = i;
+    gr_globalq_init(&s->gq);
+    atomic_init(&s->next_id, 1);
+    atomic_init(&s->ext_spawned, 0);
+    atomic_init(&s->ntimers, 0);
+    atomic_init(&s->nexternal, 0);
+    atomic_init(&s->closing, 0);
+    for (int i = 0; i < nprocs; i++) {
+        gr_p *p = &s->ps[i];
+        gr_runq_init(&p->runq);
+        atomic_init(&p->inbox, NULL);
+        gr_timerheap_init(&p->timers);
+        p->id = i;
+        gr_m *m = &s->ms[i];
+        atomic_init(&m->park.state, GR_PARK_EMPTY);
+        m->id = i;
+        m->p = p;
+        m->sched = s;
+        m->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
+    }
+    return s;
+}
+
+void gr_sched_free(gr_sched *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->nprocs; i++)
+        gr_timerheap_free(&s->ps[i].timers);
+    gr_globalq_destroy(&s->gq);
+    gr_idle_destroy(&s->idle);
+    free(s->ps);
+    free(s->ms);
+    free(s->coprimes);
+    free(s);
+}
+
+void gr_sched_set_node(gr_sched *s, int p, int node) { s->ps[p].node = node; }
+gr_m *gr_sched_m(gr_sched *s, int i) { return &s->ms[i]; }
+
+static uint32_t fastrand(gr_m *m)
+{
+    /* xorshift64*: only spreads thieves over victims, quality hardly matters. */
+    m->rng ^= m->rng >> 12;
+    m->rng ^= m->rng << 25;
+    m->rng ^= m->rng >> 27;
+    return (uint32_t)((m->rng * 2685821657736338717ull) >> 32);
+}
+
+void gr_g_init(gr_sched *s, gr_m *m, gr_g *g, void *obj)
+{
+    memset(g, 0, sizeof *g);
+    g->obj = obj;
+    g->timer_idx = -1;
+    if (m) {
+        gr_p *p = m->p;
+        if (p->idcache == p->idcache_end) {
+            p->idcache = atomic_fetch_add_explicit(&s->next_id, GR_IDCACHE, memory_order_relaxed);
+            p->idcache_end = p->idcache + GR_IDCACHE;
+        }
+        g->id = p->idcache++;
+    } else {
+        g->id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_relaxed);
+    }
+}
+
+/* ---- waking Ms ---------------------------------------------------------------------- */
+
+/* Wake one idle M to look for work, unless one is already searching. */
+static void wakep(gr_sched *s)
+{
+    /* Pairs with the fence in park_idle: our queue push must be visible before we read
+     * the counts, and its idle/spinning update before it re-reads the queues. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&s->idle.nmidle) == 0 || atomic_load(&s->idle.nmspinning) != 0)
+        return;
+    int32_t zero = 0;
+    if (!atomic_compare_exchange_strong(&s->idle.nmspinning, &zero, 1))
+        return;
+    pthread_mutex_lock(&s->idle.mu);
+    int id = gr_idle_pop_locked(&s->idle);
+    if (id >= 0)
+        s->ms[id].spinning = 1; /* the count we took above is now this M's */
+    pthread_mutex_unlock(&s->idle.mu);
+    if (id < 0) {
+        atomic_fetch_sub(&s->idle.nmspinning, 1);
+        return;
+    }
+    gr_park_unpark(&s->ms[id].park);
+}
+
+static void stop_spinning(gr_m *m)
+{
+    m->spinning = 0;
+    /* The last spinner to find work wakes another: there may be more where it came from. */
+    if (atomic_fetch_sub(&m->sched->idle.nmspinning, 1) == 1)
+        wakep(m->sched);
+}
+
+/* ---- queues of started G's ------------------------------------------------------------ */
+
+static void readyq_push(gr_p *p, gr_g *g)
+{
+    g->schedlink = NULL;
+    if (p->readyq_tail)
+        p->readyq_tail->schedlink = g;
+    else
+        p->readyq_head = g;
+    p->readyq_tail = g;
+}
+
+static gr_g *readyq_pop(gr_p *p)
+{
+    gr_g *g = p->readyq_head;
+    if (g) {
+        p->readyq_head = g->schedlink;
+        if (!p->readyq_head)
+            p->readyq_tail = NULL;
+        g->schedlink = NULL;
+    }
+    return g;
+}
+
+static void drain_inbox(gr_p *p)
+{
+    /* acquire: pairs with the pushers' release CAS, so their writes to the G are seen. */
+    gr_g *list = atomic_exchange_explicit(&p->inbox, NULL, memory_order_acquire);
+    gr_g *fifo = NULL;
+    while (list) { /* the stack is newest first: reverse it */
+        gr_g *next = list->schedlink;
+        list->schedlink = fifo;
+        fifo = list;
+        list = next;
+    }
+    while (fifo) {
+        gr_g *next = fifo->schedlink;
+        readyq_push(p, fifo);
+        fifo = next;
+    }
+}
+
+void gr_ready(gr_g *g, int next)
+{
+    gr_m *owner = atomic_load_explicit(&g->m, memory_order_relaxed);
+    atomic_store_explicit(&g->state, GR_G_RUNNABLE, memory_order_relaxed);
+    if (owner == curm) {
+        gr_p *p = owner->p;
+        if (next) {
+            gr_g *kicked = gr_runq_put_next(&p->runq, g, 1, &owner->sched->gq);
+            if (kicked)
+                readyq_push(p, kicked);
+        } else {
+            readyq_push(p, g);
+        }
+        return;
+    }
+    gr_p *p = owner->p;
+    gr_g *head = atomic_load_explicit(&p->inbox, memory_order_relaxed);
+    do {
+        g->schedlink = head;
+        /* release: publishes g (and what the waker handed it) to drain_inbox. */
+    } while (!atomic_compare_exchange_weak_explicit(&p->inbox, &head, g, memory_order_release,
+                                                    memory_order_relaxed));
+    gr_park_unpark(&owner->park);
+}
+
+int gr_g_wake(gr_g *g, uint32_t reason, int next)
+{
+    if (!gr_g_claim(g, reason))
+        return 0;
+    gr_ready(g, next);
+    return 1;
+}
+
+void gr_yield(gr_m *m, gr_g *g)
+{
+    atomic_store_explicit(&g->state, GR_G_RUNNABLE, memory_order_relaxed);
+    readyq_push(m->p, g);
+}
+
+void gr_g_parked(gr_m *m, gr_g *g) { GR_STAT_INC(m->p->stats.task_parks); }
+
+/* ---- spawning and finishing ----------------------------------------------------------- */
+
+void gr_spawn(gr_m *m, gr_g *g)
+{
+    gr_p *p = m->p;
+    gr_sched *s = m->sched;
+    GR_STAT_INC(p->stats.spawned);
+    atomic_store_explicit(&g->state, GR_G_RUNNABLE, memory_order_relaxed);
+    gr_g *kicked = gr_runq_put_next(&p->runq, g, 0, &s->gq);
+    if (kicked)
+        readyq_push(p, kicked);
+    if (s->nprocs > 1)
+        wakep(s);
+}
+
+void gr_spawn_external(gr_sched *s, gr_g *g)
+{
+    atomic_fetch_add(&s->ext_spawned, 1);
+    atomic_store_explicit(&g->state, GR_G_RUNNABLE, memory_order_relaxed);
+    gr_globalq_put(&s->gq, g);
+    wakep(s);
+}
+
+void gr_g_start(gr_m *m, gr_g *g) { atomic_store_explicit(&g->m, m, memory_order_relaxed); }
+
+void gr_m_track(gr_m *m, gr_g *g)
+{
+    if (g->started_linked)
+        return;
+    g->started_linked = 1;
+    g->started_prev = NULL;
+    g->started_next = m->started;
+    if (m->started)
+        m->started->started_prev = g;
+    m->started = g;
+    m->nstarted++;
+}
+
+static void untrack(gr_m *m, gr_g *g)
+{
+    if (g->started_prev)
+        g->started_prev->started_next = g->started_next;
+    else
+        m->started = g->started_next;
+    if (g->started_next)
+        g->started_next->started_prev = g->started_prev;
+    g->started_linked = 0;
+    m->nstarted--;
+}
+
+int gr_g_cancel(gr_g *g)
+{
+    if (gr_g_done(g))
+        return 0;
+    /* release: a G that sees the flag at its next park point also sees our writes. */
+    atomic_fetch_or_explicit(&g->flags, GR_G_FLAG_CANCEL, memory_order_release);
+    gr_g_wake(g, GR_WAKE_CANCEL, 0);
+    return 1;
+}
+
+int gr_g_join_begin(gr_g *target, gr_g *self)
+{
+    gr_lock_acquire(&target->lock);
+    if (gr_g_done(target)) {
+        gr_lock_release(&target->lock);
+        return 0;
+    }
+    gr_waiter *w = &self->join_waiter;
+    w->g = self;
+    w->prev = NULL;
+    w->next = target->joiners;
+    if (target->joiners)
+        target->joiners->prev = w;
+    target->joiners = w;
+    w->linked = 1;
+    gr_lock_release(&target->lock);
+    return 1;
+}
+
+void gr_g_join_end(gr_g *target, gr_g *self)
+{
+    gr_waiter *w = &self->join_waiter;
+    gr_lock_acquire(&target->lock);
+    if (w->linked) {
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            target->joiners = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        w->linked = 0;
+    }
+    gr_lock_release(&target->lock);
+}
+
+void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g)
+{
+    gr_g *wake = NULL;
+    gr_lock_acquire(&g->lock);
+    /* release: pairs with gr_g_state's acquire; the result is written before this. */
+    atomic_store_explicit(&g->state, GR_G_DONE, memory_order_release);
+    for (gr_waiter *w = g->joiners; w; w = w->next) {
+        w->linked = 0;
+        /* Claim under our lock: a joiner leaving on its own (timeout, cancel) must take
+         * this lock to unlink, so it cannot be gone while we look at it. */
+        if (gr_g_claim(w->g, GR_WAKE_READY)) {
+            w->g->schedlink = wake;
+            wake = w->g;
+        }
+    }
+    g->joiners = NULL;
+    gr_lock_release(&g->lock);
+    while (wake) {
+        gr_g *next = wake->schedlink;
+        gr_ready(wake, 0);
+        wake = next;
+    }
+    if (g->started_linked)
+        untrack(m, g);
+    GR_STAT_INC(m->p->stats.finished);
+}
+
+/* ---- timers ------------------------------------------------------------------------- */
+
+int gr_timer_arm(gr_m *m, gr_g *g, int64_t when)
+{
+    if (gr_timerheap_add(&m->p->timers, g, when) != 0)
+        return -1;
+    atomic_fetch_add(&m->sched->ntimers, 1);
+    return 0;
+}
+
+void gr_timer_disarm(gr_m *m, gr_g *g)
+{
+    if (gr_timerheap_del(&m->p->timers, g))
+        atomic_fetch_sub(&m->sched->ntimers, 1);
+}
+
+static void run_timers(gr_m *m, int64_t now)
+{
+    gr_g *g;
+    while ((g = gr_timerheap_pop_expired(&m->p->timers, now)) != NULL) {
+        atomic_fetch_sub(&m->sched->ntimers, 1);
+        gr_g_wake(g, GR_WAKE_TIMEOUT, 0);
+    }
+}
+
+/* ---- finding work ------------------------------------------------------------------- */
+
+static gr_g *next_local(gr_m *m)
+{
+    gr_p *p = m->p;
+    gr_sched *s = m->sched;
+    gr_g *g;
+    p->schedtick++;
+    if (p->timers.n && gr_timerheap_earliest(&p->timers) <= gr_nanotime())
+        run_timers(m, gr_nanotime());
+    if (p->schedtick % GR_FAIR_TICKS == 0 && gr_globalq_len(&s->gq)) {
+        uint32_t n;
+        if ((g = gr_globalq_get_batch(&s->gq, 1, &n)))
+            return g;
+    }
+    if (atomic_load_explicit(&p->inbox, memory_order_relaxed))
+        drain_inbox(p);
+    if (p->next_streak < GR_RUNNEXT_CAP && atomic_load_explicit(&p->runq.runnext,
+                                                                memory_order_relaxed)) {
+        if ((g = gr_runq_take_next(&p->runq))) {
+            p->next_streak++;
+            return g;
+        }
+    }
+    p->next_streak = 0;
+    if (p->schedtick % GR_FAIR_TICKS == GR_FAIR_TICKS / 2 && (g = readyq_pop(p)))
+        return g;
+    if ((g = gr_runq_pop(&p->runq)) || (g = readyq_pop(p)) || (g = gr_runq_take_next(&p->runq)))
+        return g;
+    return NULL;
+}
+
+static gr_g *take_global(gr_m *m)
+{
+    gr_sched *s = m->sched;
+    uint64_t len = gr_globalq_len(&s->gq);
+    if (len == 0)
+        return NULL;
+    uint64_t want = len / (uint64_t)s->nprocs + 1;
+    uint32_t n;
+    gr_g *g = gr_globalq_get_batch(&s->gq, want > GR_GLOBAL_BATCH ? GR_GLOBAL_BATCH : (uint32_t)want, &n);
+    if (!g)
+        return NULL;
+    /* Our ring is empty here (next_local found nothing), and a batch fits in half of it. */
+    for (gr_g *rest = g->schedlink; rest;) {
+        gr_g *next = rest->schedlink;
+        gr_runq_put(&m->p->runq, rest, &s->gq);
+        rest = next;
+    }
+    g->schedlink = NULL;
+    return g;
+}
+
+/* Visit victims from a random start with a coprime stride (every P once, in an order that
+ * differs per attempt), own NUMA node first, runnext only on the last pass. */
+static gr_g *steal_work(gr_m *m)
+{
+    gr_sched *s = m->sched;
+    int n = s->nprocs;
+    if (n == 1)
+        return NULL;
+    if (!m->spinning) {
+        int32_t busy = n - atomic_load(&s->idle.nmidle);
+        if (2 * atomic_load(&s->idle.nmspinning) >= busy)
+            return NULL;
+        m->spinning = 1;
+        atomic_fetch_add(&s->idle.nmspinning, 1);
+    }
+    gr_p *me = m->p;
+    for (int pass = 0; pass < GR_STEAL_PASSES; pass++) {
+        for (int remote = 0; remote < 2; remote++) {
+            uint32_t start = fastrand(m) % (uint32_t)n;
+            uint32_t stride = s->coprimes[fastrand(m) % s->ncoprimes];
+            for (int i = 0; i < n; i++) {
+                gr_p *v = &s->ps[(start + (uint32_t)i * stride) % (uint32_t)n];
+                if (v == me || (v->node != me->node) != remote)
+                    continue;
+                uint32_t got;
+                gr_g *g = gr_runq_steal(&me->runq, &v->runq, pass == GR_STEAL_PASSES - 1, &got);
+                if (g) {
+                    GR_STAT_ADD(me->stats.stolen, got);
+                    if (remote)
+                        GR_STAT_INC(me->stats.steals_remote);
+                    else
+                        GR_STAT_INC(me->stats.steals_local);
+                    return g;
+                }
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Is there anything some M could run right now? own: also m's private sources. */
+static int work_visible(gr_sched *s, gr_m *m)
+{
+    if (gr_globalq_len(&s->gq))
+        return 1;
+    for (int i = 0; i < s->nprocs; i++) {
+        gr_p *p = &s->ps[i];
+        if (gr_runq_stealable(&p->runq) || atomic_load(&p->inbox))
+            return 1;
+    }
+    return m->p->readyq_head != NULL || m->p->runq.runnext != 0;
+}
+
+uint64_t gr_sched_spawned(gr_sched *s)
+{
+    uint64_t n = atomic_load(&s->ext_spawned);
+    for (int i = 0; i < s->nprocs; i++)
+        n += GR_STAT_GET(s->ps[i].stats.spawned);
+    return n;
+}
+
+gr_g *gr_sched_take_global(gr_sched *s)
+{
+    uint32_t n;
+    return gr_globalq_get_batch(&s->gq, 1, &n);
+}
+
+int64_t gr_sched_live(gr_sched *s)
+{
+    int64_t live = (int64_t)atomic_load(&s->ext_spawned);
+    for (int i = 0; i < s->nprocs; i++)
+        live += (int64_t)(GR_STAT_GET(s->ps[i].stats.spawned) -
+                          GR_STAT_GET(s->ps[i].stats.finished));
+    return live;
+}
+
+enum { PARK_RETRY, PARK_DEADLOCK, PARK_INTR };
+
+static int park_idle(gr_m *m)
+{
+    gr_sched *s = m->sched;
+    if (m->spinning) {
+        m->spinning = 0;
+        atomic_fetch_sub(&s->idle.nmspinning, 1);
+    }
+    pthread_mutex_lock(&s->idle.mu);
+    gr_idle_push_locked(&s->idle, m->id);
+    /* The last M to go idle checks for deadlock. Everything it reads is quiet: every
+     * other M is in the idle set and published its state when it took this lock. */
+    if (atomic_load(&s->idle.nmidle) == s->nprocs && !gr_sched_closing(s) &&
+        atomic_load(&s->ntimers) == 0 && atomic_load(&s->nexternal) == 0 &&
+        !work_visible(s, m) && gr_sched_live(s) > 0) {
+        gr_idle_remove_locked(&s->idle, m->id);
+        pthread_mutex_unlock(&s->idle.mu);
+        return PARK_DEADLOCK;
+    }
+    pthread_mutex_unlock(&s->idle.mu);
+    /* Pairs with the fence in wakep (see idle.h). */
+    atomic_thread_fence(memory_order_seq_cst);
+    int rc = GR_PARK_WOKEN;
+    if (!work_visible(s, m) && !(gr_sched_closing(s) && !m->seen_closing)) {
+        int64_t timeout = -1;
+        if (m->p->timers.n) {
+            timeout = gr_timerheap_earliest(&m->p->timers) - gr_nanotime();
+            if (timeout < 0)
+                timeout = 0;
+        }
+        GR_STAT_INC(m->p->stats.mparks);
+        rc = gr_park_wait(&m->park, timeout);
+    }
+    pthread_mutex_lock(&s->idle.mu);
+    gr_idle_remove_locked(&s->idle, m->id);
+    pthread_mutex_unlock(&s->idle.mu);
+    return rc == GR_PARK_INTR ? PARK_INTR : PARK_RETRY;
+}
+
+int gr_sched_next(gr_m *m, gr_g **out, int may_block)
+{
+    gr_sched *s = m->sched;
+    gr_g *g;
+    for (;;) {
+        if (!m->seen_closing && gr_sched_closing(s)) {
+            m->seen_closing = 1;
+            return GR_NEXT_CLOSING;
+        }
+        if ((g = next_local(m)))
+            break;
+        if (!may_block)
+            return GR_NEXT_NONE;
+        if ((g = take_global(m)))
+            break;
+        if (m->seen_closing && m->nstarted == 0)
+            return GR_NEXT_EXIT;
+        if ((g = steal_work(m)))
+            break;
+        int rc = park_idle(m);
+        if (rc == PARK_DEADLOCK)
+            return GR_NEXT_DEADLOCK;
+        if (rc == PARK_INTR)
+            return GR_NEXT_INTR;
+    }
+    if (m->spinning)
+        stop_spinning(m);
+    GR_STAT_INC(m->p->stats.executed);
+    atomic_store_explicit(&g->state, GR_G_RUNNING, memory_order_relaxed);
+    *out = g;
+    return GR_NEXT_G;
+}
+
+void gr_sched_close(gr_sched *s)
+{
+    atomic_store(&s->closing, 1);
+    for (int i = 0; i < s->nprocs; i++)
+        gr_park_unpark(&s->ms[i].park);
+}
+
+void gr_sched_external_add(gr_sched *s, int64_t delta) { atomic_fetch_add(&s->nexternal, delta); }
+
+void gr_sched_pstats(gr_sched *s, int i, gr_pstats_snapshot *o)
+{
+    gr_pstats *st = &s->ps[i].stats;
+    o->spawned = GR_STAT_GET(st->spawned);
+    o->finished = GR_STAT_GET(st->finished);
+    o->executed = GR_STAT_GET(st->executed);
+    o->stolen = GR_STAT_GET(st->stolen);
+    o->steals_local = GR_STAT_GET(st->steals_local);
+    o->steals_remote = GR_STAT_GET(st->steals_remote);
+    o->task_parks = GR_STAT_GET(st->task_parks);
+    o->mparks = GR_STAT_GET(st->mparks);
+    o->runq_len = gr_runq_len(&s->ps[i].runq);
+}
+
+uint64_t gr_sched_globalq_len(gr_sched *s) { return gr_globalq_len(&s->gq); }
+int gr_sched_nmidle(gr_sched *s) { return atomic_load(&s->idle.nmidle); }
+int gr_sched_nmspinning(gr_sched *s) { return atomic_load(&s->idle.nmspinning); }

@@ -1,0 +1,169 @@
+/*
+ * sched.h: the G-M-P scheduler.
+ *
+ * Glossary (docs/design.md has the full essay):
+ *   G  a task (g.h). Embedded in its Python Task object.
+ *   P  a processor: the run queues a G waits in, its timers and its counters.
+ *   M  an OS thread that runs Python. In this runtime each M owns one P for its whole
+ *      life: a P is never handed to another thread, because blocking calls are offloaded
+ *      rather than run on the M (Go's hand-off of the P has nothing to gain here).
+ *
+ * Where a runnable G waits:
+ *   - never run:  its P's runnext or ring (runq.h), or the global queue (globalq.h). Any M
+ *                 may run it; stealing moves only these.
+ *   - started:    pinned to its M (greenlet cannot switch across threads). Readied on its
+ *                 own M it goes to runnext (hand-off) or the P's private ready queue;
+ *                 readied from another thread it is pushed on the P's inbox, a lock-free
+ *                 stack drained by the owner, and the owner M is unparked.
+ *
+ * Order of a scheduling decision (gr_sched_next): expired timers; every 61 ticks one G from
+ * the global queue; runnext (at most 3 in a row); every 61 ticks the ready queue first;
+ * the ring; the ready queue; the global queue (a batch); stealing; parking.
+ *
+ * Invariants:
+ *   - A G is on at most one queue, and is readied at most once per wait (g.h's claim).
+ *   - Only an M's own thread touches its ready queue, timer heap and started list.
+ *   - An M exits only after the runtime is closing and it has no started G left, so no
+ *     greenlet is ever abandoned with its finally blocks unrun.
+ *   - Deadlock: every M idle, no G queued anywhere, no timer, no offloaded call, and G's
+ *     still alive. Only the last M to go idle can see that, under the idle lock.
+ *
+ * Build note: this file shadows the system <sched.h> (which <pthread.h> includes) if csrc is
+ * put on the -I path; compile with -iquote csrc instead.
+ */
+#ifndef GR_SCHED_H
+#define GR_SCHED_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "g.h"
+#include "globalq.h"
+#include "idle.h"
+#include "park.h"
+#include "runq.h"
+#include "stats.h"
+#include "timer.h"
+
+typedef struct gr_sched gr_sched;
+
+typedef struct gr_p {
+    gr_runq runq;
+    /* Started G's readied by other threads. Pushers CAS with release; the owner takes the
+     * whole stack with an acquire exchange (no ABA: nobody pops single entries). */
+    _Alignas(64) _Atomic(gr_g *) inbox;
+    _Alignas(64) gr_g *readyq_head, *readyq_tail; /* owner only */
+    uint32_t schedtick;
+    uint32_t next_streak;
+    uint64_t idcache, idcache_end; /* task ids reserved from the global counter */
+    gr_timerheap timers;
+    int id;
+    int node;
+    gr_pstats stats;
+} gr_p;
+
+struct gr_m {
+    gr_park park;
+    int id;
+    gr_p *p;
+    gr_sched *sched;
+    /* Owner-written, except while the M is in the idle set: then the waker that pops it
+     * sets it under the idle lock, and the M reads it after retaking that lock. */
+    int spinning;
+    int seen_closing;
+    uint64_t rng;
+    gr_g *curg;
+    gr_g *started;      /* owner only: started, unfinished G's (for cancellation) */
+    uint32_t nstarted;
+    void *obj;          /* the Cython M object */
+};
+
+struct gr_sched {
+    int nprocs;
+    gr_p *ps;
+    gr_m *ms;
+    uint32_t *coprimes; /* strides for visiting victims */
+    uint32_t ncoprimes;
+    gr_globalq gq;
+    gr_idle idle;
+    _Atomic uint64_t next_id;
+    _Atomic uint64_t ext_spawned;  /* spawned from threads that are not Ms */
+    _Atomic int64_t ntimers;       /* armed timers on all Ps (deadlock detection) */
+    _Atomic int64_t nexternal;     /* offloaded calls in flight (deadlock detection) */
+    _Atomic uint32_t closing;
+};
+
+enum {
+    GR_NEXT_G = 0,       /* *out is the G to run */
+    GR_NEXT_NONE,        /* non-blocking call found nothing */
+    GR_NEXT_CLOSING,     /* first sight of closing on this M: cancel its started G's */
+    GR_NEXT_EXIT,        /* closing and nothing left for this M: the thread may end */
+    GR_NEXT_DEADLOCK,    /* every task is asleep and nothing can wake one */
+    GR_NEXT_INTR,        /* a signal interrupted the park: run Python's handlers */
+};
+
+gr_sched *gr_sched_new(int nprocs);
+void gr_sched_free(gr_sched *s);
+void gr_sched_set_node(gr_sched *s, int p, int node);
+gr_m *gr_sched_m(gr_sched *s, int i);
+
+/* The M of the calling thread (thread-local), or NULL on threads that are not Ms. */
+void gr_m_bind(gr_m *m);
+gr_m *gr_m_current(void);
+
+/* Fill in a fresh G. Call on an M (ids come from its P's cache) or with m == NULL. */
+void gr_g_init(gr_sched *s, gr_m *m, gr_g *g, void *obj);
+/* Make a new G runnable: runnext of m's P, then wake an idle M if nobody is spinning. */
+void gr_spawn(gr_m *m, gr_g *g);
+/* The same from a thread that is not an M: the global queue. */
+void gr_spawn_external(gr_sched *s, gr_g *g);
+
+/* m runs g for the first time: g is pinned to m from now on. */
+void gr_g_start(gr_m *m, gr_g *g);
+/* Put a started G on m's started list (done at its first park; idempotent). */
+void gr_m_track(gr_m *m, gr_g *g);
+/* Make a claimed G runnable on its own M. next: hand it runnext (a channel hand-off). */
+void gr_ready(gr_g *g, int next);
+/* Claim and ready; returns 1 if this call won the claim. */
+int gr_g_wake(gr_g *g, uint32_t reason, int next);
+/* The running G g yields: it goes to the tail of m's ready queue. */
+void gr_yield(gr_m *m, gr_g *g);
+/* A parked G is about to switch away (counts the park). */
+void gr_g_parked(gr_m *m, gr_g *g);
+/* Request cancellation; wakes g if it is parked. Returns 0 if g already finished. */
+int gr_g_cancel(gr_g *g);
+/* Join: 1 = self is now on target's joiner list and must park, 0 = target is done. */
+int gr_g_join_begin(gr_g *target, gr_g *self);
+void gr_g_join_end(gr_g *target, gr_g *self);
+/* g finished on m: DONE (release), wake joiners, forget it. */
+void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g);
+
+/* Timers of G's parked on m. arm returns -1 when out of memory. */
+int gr_timer_arm(gr_m *m, gr_g *g, int64_t when);
+void gr_timer_disarm(gr_m *m, gr_g *g);
+
+/* The next G for m. may_block == 0: local queues only, no syscalls (safe while holding the
+ * GIL). may_block == 1: also global queue, stealing and parking (call without the GIL). */
+int gr_sched_next(gr_m *m, gr_g **out, int may_block);
+
+/* Start shutdown: every M sees GR_NEXT_CLOSING once, then drains and exits. */
+void gr_sched_close(gr_sched *s);
+static inline int gr_sched_closing(gr_sched *s)
+{
+    return atomic_load_explicit(&s->closing, memory_order_acquire) != 0;
+}
+/* Offloaded calls in flight keep the deadlock detector quiet. */
+void gr_sched_external_add(gr_sched *s, int64_t delta);
+
+/* After every M has exited: one G left on the global queue (spawned from a foreign
+ * thread as the runtime closed), or NULL. */
+gr_g *gr_sched_take_global(gr_sched *s);
+/* G's spawned so far, and live G's (spawned and not finished). Exact when quiescent. */
+uint64_t gr_sched_spawned(gr_sched *s);
+int64_t gr_sched_live(gr_sched *s);
+void gr_sched_pstats(gr_sched *s, int p, gr_pstats_snapshot *out);
+uint64_t gr_sched_globalq_len(gr_sched *s);
+int gr_sched_nmidle(gr_sched *s);
+int gr_sched_nmspinning(gr_sched *s);
+
+#endif

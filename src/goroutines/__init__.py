@@ -1,0 +1,40 @@
+"""goroutines: Go's runtime for CPython.
+
+A G-M-P scheduler in C (per-processor run queues, work stealing, parking) runs lightweight
+tasks on greenlets across OS threads::
+
+    import goroutines as gr
+
+    def main():
+        tasks = [gr.go(pow, 2, i) for i in range(10)]
+        return [t.join() for t in tasks]
+
+    print(gr.run(main))
+"""
+from goroutines._core import (
+    Cancelled,
+    Deadlock,
+    Task,
+    current,
+    go,
+    gosched,
+    num_tasks,
+    procs,
+    run,
+    sleep,
+    stats,
+)
+
+__all__ = [
+    "Cancelled",
+    "Deadlock",
+    "Task",
+    "current",
+    "go",
+    "gosched",
+    "num_tasks",
+    "procs",
+    "run",
+    "sleep",
+    "stats",
+]

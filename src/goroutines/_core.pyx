@@ -1,0 +1,663 @@
+# cython: language_level=3, freethreading_compatible=True
+# cython: boundscheck=False, wraparound=False, initializedcheck=False
+"""The runtime: tasks, the Ms' worker greenlets, run() and go().
+
+Cross-thread state (queues, parking, timers, counters) lives in csrc; this module owns
+the Python objects and the greenlet switches. Each M runs a small set of long-lived worker
+greenlets. Exactly one of them runs the scheduling loop at a time: it takes a task that
+has never run and calls it inline, on its own stack, so a task that finishes without
+parking costs neither a greenlet nor a switch. When a task parks, the greenlet it runs on
+stays with it, and the scheduling continues on a pooled worker (or directly in the greenlet
+of the next started task). docs/design.md tells the whole story.
+"""
+import os
+import sys
+import threading
+import traceback
+
+cimport cython
+from cpython.ref cimport Py_INCREF, Py_DECREF
+from cpython.exc cimport PyErr_CheckSignals
+from libc.stdint cimport int64_t, uint64_t
+from libc.math cimport isnan
+
+from goroutines._csched cimport *
+
+PyGreenlet_Import()
+
+# A worker greenlet pool deeper than this gives its extra greenlets back: each one holds a
+# stack copy and, on 3.11+, an interpreter data-stack chunk.
+cdef Py_ssize_t _POOL_MAX = 64
+cdef int _MAX_PROCS = 1024
+# Sleeps longer than this never wake (no timer is armed): ~146 years.
+cdef double _FOREVER_S = 4.6e9
+
+
+class Cancelled(BaseException):
+    """Raised inside a task at its park point when it is cancelled.
+
+    It derives from BaseException, as asyncio.CancelledError does, so that a bare
+    ``except Exception`` in user code does not swallow it.
+    """
+
+
+class Deadlock(RuntimeError):
+    """Raised by run() when every task is asleep and nothing can wake any of them."""
+
+
+cdef Runtime _rt = None
+_run_lock = threading.Lock()
+
+
+@cython.final
+@cython.freelist(256)
+cdef class Task:
+    """A lightweight task started by go().
+
+    Example::
+
+        t = gr.go(pow, 2, 10)
+        assert t.join() == 1024
+    """
+    cdef gr_g g
+    cdef object fn
+    cdef tuple args
+    cdef dict kwargs
+    cdef object _result
+    cdef object _exc
+    cdef greenlet glet         # its worker greenlet once it has parked, until it finishes
+    cdef str reason            # what it is parked on, for deadlock reports
+    cdef bint retrieved
+    cdef str name
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("Task objects are created by goroutines.go()")
+
+    @property
+    def id(self) -> int:
+        """A unique, positive task id."""
+        return self.g.id
+
+    def done(self) -> bool:
+        """True once the task has finished, by returning, raising or being cancelled."""
+        return gr_g_done(&self.g)
+
+    def cancelled(self) -> bool:
+        """True if the task finished because it was cancelled."""
+        return gr_g_done(&self.g) and isinstance(self._exc, Cancelled)
+
+    def result(self):
+        """The task's return value; re-raises its exception. The task must be done."""
+        self._require_done("result")
+        return self._outcome()
+
+    def exception(self):
+        """The task's exception, or None. Raises Cancelled if it was cancelled."""
+        self._require_done("exception")
+        self.retrieved = True
+        if isinstance(self._exc, Cancelled):
+            raise self._exc
+        return self._exc
+
+    def cancel(self) -> bool:
+        """Ask the task to stop: Cancelled is raised at its next park point (or at once if
+        it is parked). A task that never ran is dropped without running. Returns False if
+        it had already finished. Safe from any thread."""
+        return gr_g_cancel(&self.g)
+
+    def join(self, timeout=None):
+        """Wait for the task and return its result, or re-raise its exception.
+
+        Raises TimeoutError if ``timeout`` seconds pass first. Only a task may wait; a
+        finished task can be joined from anywhere.
+        """
+        if gr_g_done(&self.g):
+            return self._outcome()
+        cdef int64_t deadline = _deadline(timeout, "timeout")
+        cdef M m = _curm()
+        if m is None or m.cur is None:
+            raise RuntimeError("join() of an unfinished task must be called from a task")
+        cdef Task me = m.cur
+        if me is self:
+            raise RuntimeError("a task cannot join itself")
+        _check_cancel(m, me)
+        if deadline == 0:
+            raise TimeoutError(f"task {self.g.id} did not finish in time")
+        gr_g_prepare_wait(&me.g)
+        if gr_g_join_begin(&self.g, &me.g):
+            if deadline > 0 and gr_timer_arm(m.cm, &me.g, deadline) != 0:
+                gr_g_join_end(&self.g, &me.g)
+                _unwait(m, me)
+                raise MemoryError()
+            _park(m, me, "join")
+            gr_timer_disarm(m.cm, &me.g)
+            gr_g_join_end(&self.g, &me.g)
+        else:
+            _unwait(m, me)
+        _check_cancel(m, me)
+        if not gr_g_done(&self.g):
+            raise TimeoutError(f"task {self.g.id} did not finish in time")
+        return self._outcome()
+
+    def __repr__(self):
+        if not gr_g_done(&self.g):
+            state = "parked on " + self.reason if self.reason else "running" if gr_g_started(&self.g) else "pending"
+        elif isinstance(self._exc, Cancelled):
+            state = "cancelled"
+        elif self._exc is not None:
+            state = f"failed: {self._exc!r}"
+        else:
+            state = "done"
+        return f"<Task {self.g.id} {self.name} {state}>"
+
+    def __del__(self):
+        if self._exc is not None and not self.retrieved and not isinstance(self._exc, Cancelled):
+            try:
+                sys.stderr.write(f"goroutines: exception in task {self.g.id} ({self.name}) was never retrieved\n")
+                traceback.print_exception(type(self._exc), self._exc, self._exc.__traceback__, file=sys.stderr)
+            except BaseException:
+                pass
+
+    cdef _require_done(self, str what):
+        if not gr_g_done(&self.g):
+            raise RuntimeError(f"{what}() of task {self.g.id}, which has not finished")
+
+    cdef _outcome(self):
+        if self._exc is not None:
+            self.retrieved = True
+            raise self._exc
+        return self._result
+
+
+@cython.final
+cdef class M:
+    """One OS thread of the runtime, bound to one P."""
+    cdef gr_m *cm
+    cdef Runtime rt
+    cdef greenlet root        # where the M's last worker returns when the M exits
+    cdef list pool            # idle worker greenlets
+    cdef Task cur             # the task running on this M
+    cdef Task handoff         # the never-run task passed to a pooled worker, or None: exit
+
+    cdef Task pick(self):
+        """The next task for this M, or None when the M must exit."""
+        cdef gr_g *g = NULL
+        cdef int rc
+        while True:
+            rc = gr_sched_next(self.cm, &g, 0)
+            if rc == GR_NEXT_NONE:
+                with nogil:
+                    rc = gr_sched_next(self.cm, &g, 1)
+            if rc == GR_NEXT_G:
+                return <Task>g.obj
+            if rc == GR_NEXT_EXIT:
+                return None
+            if rc == GR_NEXT_CLOSING:
+                self.cancel_started()
+            elif rc == GR_NEXT_DEADLOCK:
+                self.rt.deadlock()
+            elif rc == GR_NEXT_INTR:
+                try:
+                    PyErr_CheckSignals()
+                except BaseException as e:
+                    self.rt.abort(e)
+
+    cdef void cancel_started(self) noexcept:
+        cdef gr_g *g = self.cm.started
+        while g != NULL:
+            gr_g_cancel(g)
+            g = g.started_next
+
+    cdef loop(self):
+        """The scheduling loop, run by whichever worker greenlet holds the M."""
+        cdef Task t = self.handoff
+        self.handoff = None
+        while True:
+            if t is not None:
+                _run_new(self, t)
+            t = self.pick()
+            if t is None:
+                return
+            if t.glet is not None:
+                self.pool_and_resume(t)
+                t = self.handoff
+                self.handoff = None
+                if t is None:
+                    return
+
+    cdef int pool_and_resume(self, Task t) except -1:
+        """Resume a started task; this worker waits in the pool for its next task."""
+        cdef greenlet me = PyGreenlet_GetCurrent()
+        cdef greenlet extra
+        if len(self.pool) >= _POOL_MAX:
+            # Retire one pooled worker: it exits straight back to us.
+            extra = self.pool.pop()
+            extra.parent = me
+            self.handoff = None
+            PyGreenlet_Switch(extra, NULL, NULL)
+        self.pool.append(me)
+        PyGreenlet_Switch(t.glet, NULL, NULL)
+        return 0
+
+    cdef int switch_away(self, Task me) except -1:
+        """Run something else until `me` is scheduled again (called in me's greenlet)."""
+        cdef Task nt
+        cdef greenlet w
+        while True:
+            nt = self.pick()
+            if nt is None:
+                raise SystemError("goroutines: an M tried to exit with a parked task")
+            if nt is me:
+                return 0
+            if nt.glet is not None:
+                PyGreenlet_Switch(nt.glet, NULL, NULL)
+                return 0
+            w = self.pool.pop() if self.pool else PyGreenlet_New(_worker_entry, self.root)
+            self.handoff = nt
+            PyGreenlet_Switch(w, NULL, NULL)
+            return 0
+
+    def thread_main(self):
+        """Body of the M's OS thread (and of run() on the calling thread for M0)."""
+        cdef greenlet w, x
+        gr_m_bind(self.cm)
+        try:
+            self.root = PyGreenlet_GetCurrent()
+            w = PyGreenlet_New(_worker_entry, self.root)
+            self.handoff = None
+            PyGreenlet_Switch(w, NULL, NULL)
+            # Every task of this M has finished: retire the pooled workers before the
+            # thread ends (greenlets left behind on a dead thread are never cleaned up).
+            while self.pool:
+                x = self.pool.pop()
+                self.handoff = None
+                PyGreenlet_Switch(x, NULL, NULL)
+        except BaseException as e:
+            self.rt.abort(e)
+        finally:
+            gr_m_bind(NULL)
+
+
+def _worker_entry():
+    (<M>gr_m_current().obj).loop()
+
+
+cdef inline M _curm():
+    cdef gr_m *cm = gr_m_current()
+    if cm == NULL:
+        return None
+    return <M>cm.obj
+
+
+cdef inline _running():
+    cdef M m = _curm()
+    if m is None or m.cur is None:
+        raise RuntimeError("this must be called from a task running under goroutines.run()")
+    return m
+
+
+cdef void _run_new(M m, Task t) noexcept:
+    """Run a never-run task inline, on the current worker greenlet."""
+    cdef object result = None
+    cdef object exc = None
+    gr_g_start(m.cm, &t.g)
+    if gr_g_cancel_requested(&t.g) or gr_sched_closing(m.rt.s):
+        exc = Cancelled()
+    else:
+        m.cur = t
+        try:
+            if t.kwargs is None:
+                result = t.fn(*t.args)
+            else:
+                result = t.fn(*t.args, **t.kwargs)
+        except BaseException as e:
+            exc = e
+    _finish(m, t, result, exc)
+
+
+cdef void _finish(M m, Task t, object result, object exc) noexcept:
+    t._result = result
+    t._exc = exc
+    t.fn = None
+    t.args = None
+    t.kwargs = None
+    t.glet = None
+    m.cur = None
+    if exc is not None and isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        # Not a task's own failure: the whole program was asked to stop.
+        t.retrieved = True
+        m.rt.abort(exc)
+    gr_g_finish(m.rt.s, m.cm, &t.g)
+    if t is m.rt.main:
+        gr_sched_close(m.rt.s)
+    Py_DECREF(t)  # the runtime's reference, taken in go()
+
+
+cdef int _park(M m, Task t, str reason) except -1:
+    """Park the running task t. The caller has called gr_g_prepare_wait and published t
+    in its wait lists; this returns once a waker has readied t."""
+    if t.glet is None:
+        t.glet = PyGreenlet_GetCurrent()
+        gr_m_track(m.cm, &t.g)
+    t.reason = reason
+    gr_g_parked(m.cm, &t.g)
+    m.switch_away(t)
+    m.cur = t
+    t.reason = None
+    return 0
+
+
+cdef int _unwait(M m, Task t) except -1:
+    """Take back a wait that was prepared but turned out unnecessary."""
+    if not gr_g_claim(&t.g, GR_WAKE_NONE):
+        _park(m, t, "wake-up")  # someone readied us meanwhile: consume that ready
+    return 0
+
+
+cdef int _check_cancel(M m, Task t) except -1:
+    """A park point: deliver a pending cancellation."""
+    if gr_g_cancel_requested(&t.g) or gr_sched_closing(m.rt.s):
+        gr_g_clear_cancel(&t.g)
+        raise Cancelled()
+    return 0
+
+
+cdef int64_t _deadline(object seconds, str what) except -2:
+    """-1 for no deadline (None), else an absolute gr_nanotime() deadline (0 = now)."""
+    if seconds is None:
+        return -1
+    cdef double s = _seconds(seconds, what)
+    if s == 0:
+        return 0
+    if s >= _FOREVER_S:
+        return -1
+    return gr_nanotime() + <int64_t>(s * 1e9)
+
+
+cdef double _seconds(object seconds, str what) except -1:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        try:
+            seconds = float(seconds)
+        except (TypeError, ValueError):
+            raise TypeError(f"{what} must be a number of seconds, not {type(seconds).__name__}") from None
+    cdef double s = seconds
+    if isnan(s) or s < 0:
+        raise ValueError(f"{what} must be a non-negative number of seconds, got {seconds!r}")
+    return s
+
+
+@cython.final
+cdef class Runtime:
+    cdef gr_sched *s
+    cdef int nprocs
+    cdef list ms
+    cdef Task main
+    cdef object outcome       # an exception run() raises instead of main's outcome
+    cdef object lock
+
+    cdef void abort(self, exc) noexcept:
+        with self.lock:
+            if self.outcome is None:
+                self.outcome = exc
+        gr_sched_close(self.s)
+
+    cdef void deadlock(self) noexcept:
+        cdef list parked = []
+        cdef M m
+        cdef gr_g *g
+        for m in self.ms:
+            g = m.cm.started
+            while g != NULL:
+                parked.append(repr(<Task>g.obj))
+                g = g.started_next
+        self.abort(Deadlock("all tasks are asleep - deadlock! parked: " + ", ".join(parked)))
+
+
+cdef int _resolve_procs(object procs) except -1:
+    cdef object n
+    if procs is None:
+        env = os.environ.get("GOROUTINES_PROCS")
+        if env is not None and env.strip():
+            try:
+                n = int(env)
+            except ValueError:
+                raise ValueError(f"GOROUTINES_PROCS must be a positive integer, got {env!r}") from None
+            what = "GOROUTINES_PROCS"
+        else:
+            n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            what = "procs"
+    else:
+        if isinstance(procs, bool) or not isinstance(procs, int):
+            raise TypeError(f"procs must be an int, not {type(procs).__name__}")
+        n = procs
+        what = "procs"
+    if n < 1 or n > _MAX_PROCS:
+        raise ValueError(f"{what} must be between 1 and {_MAX_PROCS}, got {n}")
+    return n
+
+
+def run(main, *args, procs=None, **kwargs):
+    """Run ``main(*args, **kwargs)`` as the first task of a fresh runtime and return its
+    result (or re-raise its exception).
+
+    ``procs`` is the number of processors (OS threads running tasks); the default is the
+    GOROUTINES_PROCS environment variable, else the CPUs this process may use. When main
+    returns, tasks still alive are cancelled and finish before run() returns. If every task
+    is parked and nothing can wake any of them, run() raises Deadlock.
+
+    Example::
+
+        def main():
+            return sum(t.join() for t in [gr.go(abs, -i) for i in range(10)])
+        assert gr.run(main) == 45
+    """
+    global _rt
+    if not callable(main):
+        raise TypeError(f"run() needs a callable, not {type(main).__name__}")
+    cdef int n = _resolve_procs(procs)
+    if not _run_lock.acquire(blocking=False):
+        raise RuntimeError("goroutines.run() is already running (runs cannot nest)")
+    cdef Runtime rt
+    cdef M m
+    cdef int i
+    threads = []
+    try:
+        rt = Runtime.__new__(Runtime)
+        rt.s = gr_sched_new(n)
+        if rt.s == NULL:
+            raise MemoryError()
+        rt.nprocs = n
+        rt.lock = threading.Lock()
+        rt.ms = []
+        for i in range(n):
+            m = M.__new__(M)
+            m.cm = gr_sched_m(rt.s, i)
+            m.cm.obj = <void *>m
+            m.rt = rt
+            m.pool = []
+            rt.ms.append(m)
+        _rt = rt
+        m = rt.ms[0]
+        rt.main = _new_task(rt, m, main, args, kwargs)
+        gr_spawn(m.cm, &rt.main.g)
+        for i in range(1, n):
+            th = threading.Thread(target=(<M>rt.ms[i]).thread_main, name=f"goroutines-M{i}", daemon=True)
+            th.start()
+            threads.append(th)
+        m.thread_main()
+    finally:
+        for th in threads:
+            th.join()
+        _rt = None
+        if rt is not None and rt.s != NULL:
+            _drain_external(rt)
+            gr_sched_free(rt.s)
+            rt.s = NULL
+        _run_lock.release()
+    if rt.outcome is not None:
+        if not rt.main.done():
+            rt.main.retrieved = True
+        raise rt.outcome
+    return rt.main.result()
+
+
+cdef void _drain_external(Runtime rt) noexcept:
+    """Cancel tasks spawned from foreign threads after every M had exited."""
+    cdef M m = rt.ms[0]
+    cdef gr_g *g = gr_sched_take_global(rt.s)
+    while g != NULL:
+        _finish(m, <Task>g.obj, None, Cancelled())
+        g = gr_sched_take_global(rt.s)
+
+
+cdef Task _new_task(Runtime rt, M m, object fn, tuple args, dict kwargs):
+    if not callable(fn):
+        raise TypeError(f"go() needs a callable, not {type(fn).__name__}")
+    cdef Task t = Task.__new__(Task)
+    t.fn = fn
+    t.args = args
+    t.kwargs = kwargs if kwargs else None
+    t.name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    gr_g_init(rt.s, m.cm if m is not None else NULL, &t.g, <void *>t)
+    Py_INCREF(t)  # the runtime's reference, dropped by _finish
+    return t
+
+
+def go(fn, *args, **kwargs) -> Task:
+    """Start ``fn(*args, **kwargs)`` as a new task and return its Task at once.
+
+    Example::
+
+        t = gr.go(print, "hello from a task")
+        t.join()
+    """
+    cdef M m = _curm()
+    cdef Task t
+    if m is not None:
+        t = _new_task(m.rt, m, fn, args, kwargs)
+        gr_spawn(m.cm, &t.g)
+        return t
+    cdef Runtime rt = _rt
+    if rt is None:
+        raise RuntimeError("go() must be called under goroutines.run()")
+    t = _new_task(rt, None, fn, args, kwargs)
+    gr_spawn_external(rt.s, &t.g)
+    return t
+
+
+def gosched() -> None:
+    """Yield the processor: let other runnable tasks run, then continue.
+
+    Example::
+
+        while not ready:
+            gr.gosched()
+    """
+    cdef M m = _running()
+    cdef Task t = m.cur
+    _check_cancel(m, t)
+    if t.glet is None:
+        t.glet = PyGreenlet_GetCurrent()
+        gr_m_track(m.cm, &t.g)
+    gr_yield(m.cm, &t.g)
+    m.switch_away(t)
+    m.cur = t
+    _check_cancel(m, t)
+
+
+def sleep(seconds) -> None:
+    """Park the calling task for ``seconds``; ``sleep(0)`` is ``gosched()``.
+
+    Example::
+
+        gr.sleep(0.01)
+    """
+    cdef int64_t deadline = _deadline(seconds, "seconds")
+    if deadline == 0:
+        gosched()
+        return
+    cdef M m = _running()
+    cdef Task t = m.cur
+    _check_cancel(m, t)
+    gr_g_prepare_wait(&t.g)
+    if deadline > 0 and gr_timer_arm(m.cm, &t.g, deadline) != 0:
+        _unwait(m, t)
+        raise MemoryError()
+    _park(m, t, "sleep")
+    gr_timer_disarm(m.cm, &t.g)
+    _check_cancel(m, t)
+
+
+def current() -> Task:
+    """The running task.
+
+    Example::
+
+        me = gr.current()
+    """
+    return (<M>_running()).cur
+
+
+cdef Runtime _active():
+    cdef Runtime rt = _rt
+    if rt is None:
+        raise RuntimeError("goroutines.run() is not running")
+    return rt
+
+
+def num_tasks() -> int:
+    """How many tasks are alive (spawned and not finished).
+
+    Example::
+
+        n = gr.num_tasks()
+    """
+    return gr_sched_live(_active().s)
+
+
+def procs() -> int:
+    """The number of processors of the running runtime.
+
+    Example::
+
+        n = gr.procs()
+    """
+    return _active().nprocs
+
+
+def stats() -> dict:
+    """Scheduler counters: totals and, under ``"procs"``, one dict per P.
+
+    Example::
+
+        print(gr.stats()["steals"])
+    """
+    cdef Runtime rt = _active()
+    cdef gr_pstats_snapshot snap
+    per = []
+    for i in range(rt.nprocs):
+        gr_sched_pstats(rt.s, i, &snap)
+        per.append({
+            "executed": snap.executed,
+            "stolen": snap.stolen,
+            "steals_local": snap.steals_local,
+            "steals_remote": snap.steals_remote,
+            "parks": snap.task_parks,
+            "m_parks": snap.mparks,
+            "spawned": snap.spawned,
+            "finished": snap.finished,
+            "runq_len": snap.runq_len,
+        })
+    return {
+        "procs": per,
+        "tasks_spawned": gr_sched_spawned(rt.s),
+        "tasks_live": gr_sched_live(rt.s),
+        "executed": sum(p["executed"] for p in per),
+        "steals": sum(p["steals_local"] + p["steals_remote"] for p in per),
+        "stolen": sum(p["stolen"] for p in per),
+        "parks": sum(p["parks"] for p in per),
+        "global_runq_len": gr_sched_globalq_len(rt.s),
+        "idle_ms": gr_sched_nmidle(rt.s),
+        "spinning_ms": gr_sched_nmspinning(rt.s),
+    }
+

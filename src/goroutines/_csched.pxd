@@ -1,0 +1,100 @@
+# Mirrors csrc/g.h and csrc/sched.h. Every function here is plain C: no GIL needed.
+from libc.stdint cimport uint32_t, uint64_t, int32_t, int64_t
+
+
+cdef extern from "g.h" nogil:
+    ctypedef struct gr_m
+    ctypedef struct gr_waiter:
+        pass
+
+    ctypedef struct gr_g:
+        uint64_t id
+        void *obj
+        uint32_t wake_reason
+        gr_g *started_next
+
+    enum:
+        GR_WAKE_NONE
+        GR_WAKE_READY
+        GR_WAKE_TIMEOUT
+        GR_WAKE_CANCEL
+
+    bint gr_g_done(gr_g *g)
+    bint gr_g_started(gr_g *g)
+    bint gr_g_cancel_requested(gr_g *g)
+    void gr_g_clear_cancel(gr_g *g)
+    void gr_g_prepare_wait(gr_g *g)
+    bint gr_g_claim(gr_g *g, uint32_t reason)
+
+
+cdef extern from "stats.h" nogil:
+    ctypedef struct gr_pstats_snapshot:
+        uint64_t spawned, finished, executed, stolen, steals_local, steals_remote
+        uint64_t task_parks, mparks, runq_len
+
+
+cdef extern from "lock.h" nogil:
+    int64_t gr_nanotime()
+
+
+cdef extern from "sched.h" nogil:
+    ctypedef struct gr_sched:
+        int nprocs
+
+    ctypedef struct gr_m:
+        int id
+        gr_g *started
+        uint32_t nstarted
+        void *obj
+
+    enum:
+        GR_NEXT_G
+        GR_NEXT_NONE
+        GR_NEXT_CLOSING
+        GR_NEXT_EXIT
+        GR_NEXT_DEADLOCK
+        GR_NEXT_INTR
+
+    gr_sched *gr_sched_new(int nprocs)
+    void gr_sched_free(gr_sched *s)
+    void gr_sched_set_node(gr_sched *s, int p, int node)
+    gr_m *gr_sched_m(gr_sched *s, int i)
+    void gr_m_bind(gr_m *m)
+    gr_m *gr_m_current()
+
+    void gr_g_init(gr_sched *s, gr_m *m, gr_g *g, void *obj)
+    void gr_spawn(gr_m *m, gr_g *g)
+    void gr_spawn_external(gr_sched *s, gr_g *g)
+    void gr_g_start(gr_m *m, gr_g *g)
+    void gr_m_track(gr_m *m, gr_g *g)
+    void gr_ready(gr_g *g, int next)
+    bint gr_g_wake(gr_g *g, uint32_t reason, int next)
+    void gr_yield(gr_m *m, gr_g *g)
+    void gr_g_parked(gr_m *m, gr_g *g)
+    bint gr_g_cancel(gr_g *g)
+    bint gr_g_join_begin(gr_g *target, gr_g *self)
+    void gr_g_join_end(gr_g *target, gr_g *self)
+    void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g)
+    int gr_timer_arm(gr_m *m, gr_g *g, int64_t when)
+    void gr_timer_disarm(gr_m *m, gr_g *g)
+    int gr_sched_next(gr_m *m, gr_g **out, int may_block)
+    void gr_sched_close(gr_sched *s)
+    bint gr_sched_closing(gr_sched *s)
+    void gr_sched_external_add(gr_sched *s, int64_t delta)
+    int64_t gr_sched_live(gr_sched *s)
+    uint64_t gr_sched_spawned(gr_sched *s)
+    gr_g *gr_sched_take_global(gr_sched *s)
+    void gr_sched_pstats(gr_sched *s, int p, gr_pstats_snapshot *out)
+    int gr_sched_nmidle(gr_sched *s)
+    int gr_sched_nmspinning(gr_sched *s)
+    uint64_t gr_sched_globalq_len(gr_sched *s)
+
+
+cdef extern from "greenlet/greenlet.h":
+    ctypedef class greenlet.greenlet [object PyGreenlet]:
+        pass
+
+    greenlet PyGreenlet_GetCurrent()
+    object PyGreenlet_Switch(greenlet g, void *args, void *kwargs)
+    greenlet PyGreenlet_New(object run, greenlet parent)
+    void PyGreenlet_Import()
