@@ -27,15 +27,24 @@
 typedef struct gr_g gr_g;
 typedef struct gr_m gr_m;
 
-/* A parked G's place in one wait list. The G's own join_waiter serves Task.join; channels
- * allocate one per select case. */
+/* A parked G's place in one wait queue (waitq.h). A G's own `waiter` serves every wait on
+ * one thing (join, a channel operation, a semaphore); select allocates one per case. All
+ * fields but g are guarded by the lock of the queue the waiter is on. */
 typedef struct gr_waiter {
     gr_g *g;
     struct gr_waiter *next, *prev;
-    void *elem;      /* the value handed over by a channel peer */
-    uint32_t ok;
-    uint32_t linked; /* guarded by the lock of the list it is on */
+    void *elem;          /* the value handed over (channels) */
+    struct gr_chan *c;   /* select: the case's channel */
+    int64_t n;           /* semaphores: permits wanted */
+    int32_t idx;         /* select: the case's index */
+    uint32_t ok;         /* channels: 0 when woken by close */
+    uint32_t linked;
+    uint32_t success;    /* set by the waker that completed this waiter's operation */
 } gr_waiter;
+
+typedef struct gr_waitq {
+    gr_waiter *head, *tail;
+} gr_waitq;
 
 enum { GR_G_NEW = 0, GR_G_RUNNABLE, GR_G_RUNNING, GR_G_WAITING, GR_G_DONE };
 enum { GR_WAKE_NONE = 0, GR_WAKE_READY, GR_WAKE_TIMEOUT, GR_WAKE_CANCEL };
@@ -57,8 +66,8 @@ struct gr_g {
     uint32_t started_linked;   /* owner-only: on its M's started list */
     int64_t timer_when;
     gr_lock lock;              /* guards joiners and the DONE transition */
-    gr_waiter *joiners;
-    gr_waiter join_waiter;     /* this G's place in another G's joiner list */
+    gr_waitq joiners;
+    gr_waiter waiter;          /* this G's place in the wait queue it is parked on */
     gr_g *started_next, *started_prev; /* owner M's list of started, unfinished Gs */
 };
 

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "sched.h"
 
+#include "waitq.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +98,12 @@ static uint32_t fastrand(gr_m *m)
     m->rng ^= m->rng << 25;
     m->rng ^= m->rng >> 27;
     return (uint32_t)((m->rng * 2685821657736338717ull) >> 32);
+}
+
+uint32_t gr_fastrand(void)
+{
+    static _Thread_local gr_m fallback = {.rng = 0x2545F4914F6CDD1Dull};
+    return fastrand(curm ? curm : &fallback);
 }
 
 void gr_g_init(gr_sched *s, gr_m *m, gr_g *g, void *obj)
@@ -298,31 +306,16 @@ int gr_g_join_begin(gr_g *target, gr_g *self)
         gr_lock_release(&target->lock);
         return 0;
     }
-    gr_waiter *w = &self->join_waiter;
-    w->g = self;
-    w->prev = NULL;
-    w->next = target->joiners;
-    if (target->joiners)
-        target->joiners->prev = w;
-    target->joiners = w;
-    w->linked = 1;
+    self->waiter.g = self;
+    gr_waitq_push(&target->joiners, &self->waiter);
     gr_lock_release(&target->lock);
     return 1;
 }
 
 void gr_g_join_end(gr_g *target, gr_g *self)
 {
-    gr_waiter *w = &self->join_waiter;
     gr_lock_acquire(&target->lock);
-    if (w->linked) {
-        if (w->prev)
-            w->prev->next = w->next;
-        else
-            target->joiners = w->next;
-        if (w->next)
-            w->next->prev = w->prev;
-        w->linked = 0;
-    }
+    gr_waitq_remove(&target->joiners, &self->waiter);
     gr_lock_release(&target->lock);
 }
 
@@ -332,16 +325,13 @@ void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g)
     gr_lock_acquire(&g->lock);
     /* release: pairs with gr_g_state's acquire; the result is written before this. */
     atomic_store_explicit(&g->state, GR_G_DONE, memory_order_release);
-    for (gr_waiter *w = g->joiners; w; w = w->next) {
-        w->linked = 0;
-        /* Claim under our lock: a joiner leaving on its own (timeout, cancel) must take
-         * this lock to unlink, so it cannot be gone while we look at it. */
-        if (gr_g_claim(w->g, GR_WAKE_READY)) {
-            w->g->schedlink = wake;
-            wake = w->g;
-        }
+    /* Claim under our lock: a joiner leaving on its own (timeout, cancel) must take this
+     * lock to unlink, so it cannot be gone while we look at it. */
+    gr_waiter *w;
+    while ((w = gr_waitq_claim(&g->joiners, GR_WAKE_READY)) != NULL) {
+        w->g->schedlink = wake;
+        wake = w->g;
     }
-    g->joiners = NULL;
     gr_lock_release(&g->lock);
     while (wake) {
         gr_g *next = wake->schedlink;

@@ -111,6 +111,9 @@ gr_m *gr_sched_m(gr_sched *s, int i);
 void gr_m_bind(gr_m *m);
 gr_m *gr_m_current(void);
 
+/* A cheap per-thread random number (select's poll order). */
+uint32_t gr_fastrand(void);
+
 /* Fill in a fresh G. Call on an M (ids come from its P's cache) or with m == NULL. */
 void gr_g_init(gr_sched *s, gr_m *m, gr_g *g, void *obj);
 /* Make a new G runnable: runnext of m's P, then wake an idle M if nobody is spinning. */

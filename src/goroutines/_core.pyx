@@ -18,12 +18,18 @@ import traceback
 cimport cython
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.object cimport PyObject
 from libc.stdint cimport int64_t, uint64_t
 from libc.math cimport isnan
 
 from goroutines._csched cimport *
 
 PyGreenlet_Import()
+
+cdef extern from "Python.h":
+    void PyObject_GC_Track(PyObject *op)
+    void PyObject_GC_UnTrack(PyObject *op)
+    bint PyObject_GC_IsTracked(object op)
 
 # A worker greenlet pool deeper than this gives its extra greenlets back: each one holds a
 # stack copy and, on 3.11+, an interpreter data-stack chunk.
@@ -59,19 +65,16 @@ cdef class Task:
         t = gr.go(pow, 2, 10)
         assert t.join() == 1024
     """
-    cdef gr_g g
-    cdef object fn
-    cdef tuple args
-    cdef dict kwargs
-    cdef object _result
-    cdef object _exc
-    cdef greenlet glet         # its worker greenlet once it has parked, until it finishes
-    cdef str reason            # what it is parked on, for deadlock reports
-    cdef bint retrieved
-    cdef str name
 
     def __init__(self, *args, **kwargs):
         raise TypeError("Task objects are created by goroutines.go()")
+
+    @property
+    def name(self) -> str:
+        """The qualified name of the task's function (while it is known)."""
+        if self._name is None and self.fn is not None:
+            return _fn_name(self.fn)
+        return self._name or "?"
 
     @property
     def id(self) -> int:
@@ -150,6 +153,9 @@ cdef class Task:
             state = "done"
         return f"<Task {self.g.id} {self.name} {state}>"
 
+    cdef void untrack(self) noexcept:
+        PyObject_GC_UnTrack(<PyObject *>self)
+
     def __del__(self):
         if self._exc is not None and not self.retrieved and not isinstance(self._exc, Cancelled):
             try:
@@ -172,12 +178,6 @@ cdef class Task:
 @cython.final
 cdef class M:
     """One OS thread of the runtime, bound to one P."""
-    cdef gr_m *cm
-    cdef Runtime rt
-    cdef greenlet root        # where the M's last worker returns when the M exits
-    cdef list pool            # idle worker greenlets
-    cdef Task cur             # the task running on this M
-    cdef Task handoff         # the never-run task passed to a pooled worker, or None: exit
 
     cdef Task pick(self):
         """The next task for this M, or None when the M must exit."""
@@ -282,14 +282,14 @@ def _worker_entry():
     (<M>gr_m_current().obj).loop()
 
 
-cdef inline M _curm():
+cdef M _curm():
     cdef gr_m *cm = gr_m_current()
     if cm == NULL:
         return None
     return <M>cm.obj
 
 
-cdef inline _running():
+cdef M _running():
     cdef M m = _curm()
     if m is None or m.cur is None:
         raise RuntimeError("this must be called from a task running under goroutines.run()")
@@ -315,9 +315,18 @@ cdef void _run_new(M m, Task t) noexcept:
     _finish(m, t, result, exc)
 
 
+cdef str _fn_name(fn):
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
 cdef void _finish(M m, Task t, object result, object exc) noexcept:
     t._result = result
     t._exc = exc
+    if exc is not None:
+        t._name = _fn_name(t.fn)
+        PyObject_GC_Track(<PyObject *>t)
+    elif result is not None and PyObject_GC_IsTracked(result):
+        PyObject_GC_Track(<PyObject *>t)
     t.fn = None
     t.args = None
     t.kwargs = None
@@ -388,12 +397,6 @@ cdef double _seconds(object seconds, str what) except -1:
 
 @cython.final
 cdef class Runtime:
-    cdef gr_sched *s
-    cdef int nprocs
-    cdef list ms
-    cdef Task main
-    cdef object outcome       # an exception run() raises instead of main's outcome
-    cdef object lock
 
     cdef void abort(self, exc) noexcept:
         with self.lock:
@@ -517,7 +520,9 @@ cdef Task _new_task(Runtime rt, M m, object fn, tuple args, dict kwargs):
     t.fn = fn
     t.args = args
     t.kwargs = kwargs if kwargs else None
-    t.name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    # Untracked until it finishes: while alive it is held by the runtime and so cannot be
+    # in a garbage cycle, and a trivial task then never costs the cycle collector anything.
+    t.untrack()
     gr_g_init(rt.s, m.cm if m is not None else NULL, &t.g, <void *>t)
     Py_INCREF(t)  # the runtime's reference, dropped by _finish
     return t

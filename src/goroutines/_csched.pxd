@@ -61,6 +61,7 @@ cdef extern from "sched.h" nogil:
     gr_m *gr_sched_m(gr_sched *s, int i)
     void gr_m_bind(gr_m *m)
     gr_m *gr_m_current()
+    uint32_t gr_fastrand()
 
     void gr_g_init(gr_sched *s, gr_m *m, gr_g *g, void *obj)
     void gr_spawn(gr_m *m, gr_g *g)
@@ -88,6 +89,64 @@ cdef extern from "sched.h" nogil:
     int gr_sched_nmidle(gr_sched *s)
     int gr_sched_nmspinning(gr_sched *s)
     uint64_t gr_sched_globalq_len(gr_sched *s)
+
+
+cdef extern from "chan.h" nogil:
+    ctypedef struct gr_chan:
+        pass
+    ctypedef struct gr_selcase:
+        gr_chan *c
+        void *elem
+        uint32_t send
+        uint32_t ok
+
+    enum:
+        GR_CHAN_OK
+        GR_CHAN_PARK
+        GR_CHAN_CLOSED
+        GR_CHAN_WOULDBLOCK
+
+    gr_chan *gr_chan_new(uint64_t cap)
+    void gr_chan_free(gr_chan *c)
+    void *gr_chan_take_buffered(gr_chan *c)
+    uint64_t gr_chan_len(gr_chan *c)
+    bint gr_chan_is_closed(gr_chan *c)
+    int gr_chan_send(gr_chan *c, gr_g *self, void *elem, int block)
+    int gr_chan_send_end(gr_chan *c, gr_g *self)
+    int gr_chan_recv(gr_chan *c, gr_g *self, void **elem, int block)
+    int gr_chan_recv_end(gr_chan *c, gr_g *self, void **elem)
+    int gr_chan_close(gr_chan *c)
+    int gr_select(gr_selcase *cases, uint32_t n, const uint32_t *pollorder, gr_waiter *ws,
+                  gr_g *self, int block)
+    int gr_select_end(gr_selcase *cases, uint32_t n, gr_waiter *ws)
+
+
+cdef extern from "sync.h" nogil:
+    ctypedef struct gr_sema:
+        pass
+    ctypedef struct gr_latch:
+        pass
+    ctypedef struct gr_rwmutex:
+        pass
+
+    void gr_sema_init(gr_sema *s, int64_t n, int64_t max)
+    int gr_sema_acquire(gr_sema *s, gr_g *self, int block)
+    int gr_sema_acquire_end(gr_sema *s, gr_g *self)
+    int gr_sema_release(gr_sema *s)
+    int64_t gr_sema_available(gr_sema *s)
+    void gr_latch_init(gr_latch *l, int64_t count)
+    int gr_latch_add(gr_latch *l, int64_t delta)
+    void gr_latch_reset(gr_latch *l)
+    int64_t gr_latch_count(gr_latch *l)
+    int gr_latch_wait(gr_latch *l, gr_g *self, int block)
+    int gr_latch_wait_end(gr_latch *l, gr_g *self)
+    void gr_rwmutex_init(gr_rwmutex *rw)
+    int gr_rwmutex_rlock(gr_rwmutex *rw, gr_g *self, int block)
+    int gr_rwmutex_rlock_end(gr_rwmutex *rw, gr_g *self)
+    int gr_rwmutex_lock(gr_rwmutex *rw, gr_g *self, int block)
+    int gr_rwmutex_lock_end(gr_rwmutex *rw, gr_g *self)
+    int gr_rwmutex_runlock(gr_rwmutex *rw)
+    int gr_rwmutex_unlock(gr_rwmutex *rw)
 
 
 cdef extern from "greenlet/greenlet.h":

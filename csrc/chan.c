@@ -1,0 +1,306 @@
+#include "chan.h"
+
+#include <stdlib.h>
+
+#include "sched.h"
+#include "waitq.h"
+
+gr_chan *gr_chan_new(uint64_t cap)
+{
+    gr_chan *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->cap = cap;
+    if (cap) {
+        c->buf = calloc(cap, sizeof(void *));
+        if (!c->buf) {
+            free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+void gr_chan_free(gr_chan *c)
+{
+    free(c->buf);
+    free(c);
+}
+
+void *gr_chan_take_buffered(gr_chan *c)
+{
+    gr_lock_acquire(&c->lock);
+    void *v = NULL;
+    if (c->count) {
+        v = c->buf[c->recvx];
+        c->recvx = (c->recvx + 1) % c->cap;
+        c->count--;
+    }
+    gr_lock_release(&c->lock);
+    return v;
+}
+
+uint64_t gr_chan_len(gr_chan *c)
+{
+    gr_lock_acquire(&c->lock);
+    uint64_t n = c->count;
+    gr_lock_release(&c->lock);
+    return n;
+}
+
+int gr_chan_is_closed(gr_chan *c)
+{
+    gr_lock_acquire(&c->lock);
+    int closed = (int)c->closed;
+    gr_lock_release(&c->lock);
+    return closed;
+}
+
+/* Under c->lock: complete a send of elem if a receiver waits or the buffer has room.
+ * Returns the G to ready (possibly NULL) through *wake. */
+static int try_send(gr_chan *c, void *elem, gr_g **wake)
+{
+    if (c->closed)
+        return GR_CHAN_CLOSED;
+    gr_waiter *w = gr_waitq_claim(&c->recvq, GR_WAKE_READY);
+    if (w) {
+        w->elem = elem;
+        w->ok = 1;
+        w->success = 1;
+        *wake = w->g;
+        return GR_CHAN_OK;
+    }
+    if (c->count < c->cap) {
+        c->buf[c->sendx] = elem;
+        c->sendx = (c->sendx + 1) % c->cap;
+        c->count++;
+        return GR_CHAN_OK;
+    }
+    return GR_CHAN_WOULDBLOCK;
+}
+
+/* Under c->lock: complete a receive if a value is buffered or a sender waits, or report a
+ * closed and drained channel. */
+static int try_recv(gr_chan *c, void **elem, gr_g **wake)
+{
+    gr_waiter *w = gr_waitq_claim(&c->sendq, GR_WAKE_READY);
+    if (w) {
+        if (c->cap == 0) {
+            *elem = w->elem;
+        } else {
+            /* Full buffer with a parked sender: take the head, append the sender's value. */
+            *elem = c->buf[c->recvx];
+            c->buf[c->recvx] = w->elem;
+            c->recvx = (c->recvx + 1) % c->cap;
+            c->sendx = c->recvx;
+        }
+        w->elem = NULL;
+        w->ok = 1;
+        w->success = 1;
+        *wake = w->g;
+        return GR_CHAN_OK;
+    }
+    if (c->count) {
+        *elem = c->buf[c->recvx];
+        c->buf[c->recvx] = NULL;
+        c->recvx = (c->recvx + 1) % c->cap;
+        c->count--;
+        return GR_CHAN_OK;
+    }
+    if (c->closed) {
+        *elem = NULL;
+        return GR_CHAN_CLOSED;
+    }
+    return GR_CHAN_WOULDBLOCK;
+}
+
+static void enqueue(gr_waitq *q, gr_waiter *w, gr_g *g, gr_chan *c, void *elem, int32_t idx)
+{
+    w->g = g;
+    w->c = c;
+    w->elem = elem;
+    w->idx = idx;
+    w->ok = 0;
+    w->success = 0;
+    gr_waitq_push(q, w);
+}
+
+int gr_chan_send(gr_chan *c, gr_g *self, void *elem, int block)
+{
+    gr_g *wake = NULL;
+    gr_lock_acquire(&c->lock);
+    int rc = try_send(c, elem, &wake);
+    if (rc == GR_CHAN_WOULDBLOCK && block) {
+        gr_g_prepare_wait(self);
+        enqueue(&c->sendq, &self->waiter, self, c, elem, 0);
+        rc = GR_CHAN_PARK;
+    }
+    gr_lock_release(&c->lock);
+    if (wake)
+        gr_ready(wake, 1);
+    return rc;
+}
+
+int gr_chan_send_end(gr_chan *c, gr_g *self)
+{
+    gr_waiter *w = &self->waiter;
+    gr_lock_acquire(&c->lock);
+    gr_waitq_remove(&c->sendq, w);
+    gr_lock_release(&c->lock);
+    if (!w->success)
+        return GR_CHAN_WOULDBLOCK;
+    return w->ok ? GR_CHAN_OK : GR_CHAN_CLOSED;
+}
+
+int gr_chan_recv(gr_chan *c, gr_g *self, void **elem, int block)
+{
+    gr_g *wake = NULL;
+    gr_lock_acquire(&c->lock);
+    int rc = try_recv(c, elem, &wake);
+    if (rc == GR_CHAN_WOULDBLOCK && block) {
+        gr_g_prepare_wait(self);
+        enqueue(&c->recvq, &self->waiter, self, c, NULL, 0);
+        rc = GR_CHAN_PARK;
+    }
+    gr_lock_release(&c->lock);
+    if (wake)
+        gr_ready(wake, 1);
+    return rc;
+}
+
+int gr_chan_recv_end(gr_chan *c, gr_g *self, void **elem)
+{
+    gr_waiter *w = &self->waiter;
+    gr_lock_acquire(&c->lock);
+    gr_waitq_remove(&c->recvq, w);
+    gr_lock_release(&c->lock);
+    *elem = w->elem;
+    w->elem = NULL;
+    if (!w->success)
+        return GR_CHAN_WOULDBLOCK;
+    return w->ok ? GR_CHAN_OK : GR_CHAN_CLOSED;
+}
+
+/* Under c->lock: claim every waiter of q and chain its G on *wake with outcome "closed". */
+static void close_queue(gr_waitq *q, gr_g **wake)
+{
+    gr_waiter *w;
+    while ((w = gr_waitq_claim(q, GR_WAKE_READY)) != NULL) {
+        w->ok = 0;
+        w->success = 1;
+        w->g->schedlink = *wake;
+        *wake = w->g;
+    }
+}
+
+int gr_chan_close(gr_chan *c)
+{
+    gr_g *wake = NULL;
+    gr_lock_acquire(&c->lock);
+    if (c->closed) {
+        gr_lock_release(&c->lock);
+        return -1;
+    }
+    c->closed = 1;
+    close_queue(&c->recvq, &wake);
+    close_queue(&c->sendq, &wake);
+    gr_lock_release(&c->lock);
+    while (wake) {
+        gr_g *next = wake->schedlink;
+        gr_ready(wake, 0);
+        wake = next;
+    }
+    return 0;
+}
+
+/* ---- select ------------------------------------------------------------------------- */
+
+/* The distinct channels of the cases, sorted by address: the global lock order. */
+static uint32_t lock_order(gr_selcase *cases, uint32_t n, gr_chan **order)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        gr_chan *c = cases[i].c;
+        uint32_t j = k;
+        while (j > 0 && order[j - 1] > c)
+            j--;
+        if (j > 0 && order[j - 1] == c)
+            continue;
+        for (uint32_t m = k; m > j; m--)
+            order[m] = order[m - 1];
+        order[j] = c;
+        k++;
+    }
+    return k;
+}
+
+static void lock_all(gr_chan **order, uint32_t k)
+{
+    for (uint32_t i = 0; i < k; i++)
+        gr_lock_acquire(&order[i]->lock);
+}
+
+static void unlock_all(gr_chan **order, uint32_t k)
+{
+    for (uint32_t i = k; i > 0; i--)
+        gr_lock_release(&order[i - 1]->lock);
+}
+
+#define GR_SELECT_STACK 16
+
+int gr_select(gr_selcase *cases, uint32_t n, const uint32_t *pollorder, gr_waiter *ws,
+              gr_g *self, int block)
+{
+    gr_chan *stack[GR_SELECT_STACK];
+    gr_chan **order = n <= GR_SELECT_STACK ? stack : malloc(n * sizeof(gr_chan *));
+    if (!order)
+        return -3;
+    uint32_t k = lock_order(cases, n, order);
+    lock_all(order, k);
+    gr_g *wake = NULL;
+    int fired = -2;
+    for (uint32_t i = 0; i < n && fired == -2; i++) {
+        uint32_t idx = pollorder[i];
+        gr_selcase *sc = &cases[idx];
+        int rc = sc->send ? try_send(sc->c, sc->elem, &wake) : try_recv(sc->c, &sc->elem, &wake);
+        if (rc != GR_CHAN_WOULDBLOCK) {
+            sc->ok = rc == GR_CHAN_OK;
+            fired = (int)idx;
+        }
+    }
+    if (fired == -2 && block) {
+        gr_g_prepare_wait(self);
+        for (uint32_t i = 0; i < n; i++) {
+            gr_selcase *sc = &cases[i];
+            enqueue(sc->send ? &sc->c->sendq : &sc->c->recvq, &ws[i], self, sc->c,
+                    sc->send ? sc->elem : NULL, (int32_t)i);
+        }
+        fired = -1;
+    }
+    unlock_all(order, k);
+    if (order != stack)
+        free(order);
+    if (wake)
+        gr_ready(wake, 1);
+    return fired;
+}
+
+int gr_select_end(gr_selcase *cases, uint32_t n, gr_waiter *ws)
+{
+    /* One lock at a time suffices here: a waiter is unlinked, and its outcome written, only
+     * under its own channel's lock. */
+    int fired = -1;
+    for (uint32_t i = 0; i < n; i++) {
+        gr_chan *c = cases[i].c;
+        gr_lock_acquire(&c->lock);
+        gr_waitq_remove(cases[i].send ? &c->sendq : &c->recvq, &ws[i]);
+        gr_lock_release(&c->lock);
+        if (ws[i].success) {
+            fired = (int)i;
+            cases[i].ok = ws[i].ok;
+            if (!cases[i].send)
+                cases[i].elem = ws[i].elem;
+        }
+    }
+    return fired;
+}

@@ -1,0 +1,56 @@
+# The runtime's classes and park helpers, shared with the other extension modules.
+from libc.stdint cimport int64_t
+
+from goroutines._csched cimport gr_g, gr_m, gr_sched, greenlet
+
+
+cdef class Task:
+    cdef gr_g g
+    cdef object fn
+    cdef tuple args
+    cdef dict kwargs
+    cdef object _result
+    cdef object _exc
+    cdef greenlet glet         # its worker greenlet once it has parked, until it finishes
+    cdef str reason            # what it is parked on, for deadlock reports
+    cdef bint retrieved
+    cdef str _name             # set at finish only when needed (a failure to report)
+
+    cdef void untrack(self) noexcept
+    cdef _require_done(self, str what)
+    cdef _outcome(self)
+
+
+cdef class Runtime:
+    cdef gr_sched *s
+    cdef int nprocs
+    cdef list ms
+    cdef Task main
+    cdef object outcome       # an exception run() raises instead of main's outcome
+    cdef object lock
+
+    cdef void abort(self, exc) noexcept
+    cdef void deadlock(self) noexcept
+
+
+cdef class M:
+    cdef gr_m *cm
+    cdef Runtime rt
+    cdef greenlet root        # where the M's last worker returns when the M exits
+    cdef list pool            # idle worker greenlets
+    cdef Task cur             # the task running on this M
+    cdef Task handoff         # the never-run task passed to a pooled worker, or None: exit
+
+    cdef Task pick(self)
+    cdef void cancel_started(self) noexcept
+    cdef loop(self)
+    cdef int pool_and_resume(self, Task t) except -1
+    cdef int switch_away(self, Task me) except -1
+
+
+cdef M _curm()
+cdef M _running()
+cdef int _park(M m, Task t, str reason) except -1
+cdef int _unwait(M m, Task t) except -1
+cdef int _check_cancel(M m, Task t) except -1
+cdef int64_t _deadline(object seconds, str what) except -2

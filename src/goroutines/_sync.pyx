@@ -1,0 +1,644 @@
+# cython: language_level=3, freethreading_compatible=True
+# cython: boundscheck=False, wraparound=False, initializedcheck=False
+"""Channels, select and the sync primitives.
+
+All of their shared state (buffers, wait queues, counts) lives in csrc (chan.h, sync.h);
+this module moves Python references in and out and parks the calling task.
+"""
+import sys
+import time
+
+cimport cython
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
+from libc.stdint cimport int64_t, uint32_t
+from libc.string cimport memset
+
+from goroutines._csched cimport *
+from goroutines._core cimport M, Task, _running, _park, _check_cancel, _deadline
+from goroutines._core import go, sleep, Cancelled
+
+PyGreenlet_Import()
+
+if sys.version_info >= (3, 11):
+    _ExceptionGroup = ExceptionGroup
+    _BaseExceptionGroup = BaseExceptionGroup
+else:
+    from exceptiongroup import ExceptionGroup as _ExceptionGroup, BaseExceptionGroup as _BaseExceptionGroup
+
+
+class ChanClosed(Exception):
+    """A send on a closed channel, a receive on a closed and drained one, or a second close."""
+
+
+ctypedef int (*wait_end_fn)(void *obj, gr_g *self) noexcept nogil
+
+
+cdef bint _block(M m, Task t, void *obj, wait_end_fn end, int64_t deadline, str reason) except -1:
+    """t has been queued by a primitive: park until it is granted (True) or the deadline
+    passes (False). Cancellation raises Cancelled, unless the grant won the race: then the
+    cancellation stays pending for the next park point."""
+    if deadline > 0 and gr_timer_arm(m.cm, &t.g, deadline) != 0:
+        if end(obj, &t.g):
+            return True
+        raise MemoryError()
+    _park(m, t, reason)
+    gr_timer_disarm(m.cm, &t.g)
+    if end(obj, &t.g):
+        return True
+    _check_cancel(m, t)
+    return False
+
+
+cdef inline object _take(void *p):
+    """Turn a reference moved out of a channel into an object (no net refcount change)."""
+    cdef object v = <object>p
+    Py_DECREF(v)
+    return v
+
+
+cdef int _check_capacity(object n, str what) except -1:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"{what} must be an int, not {type(n).__name__}")
+    if n < 0:
+        raise ValueError(f"{what} must be >= 0, got {n}")
+    return 0
+
+
+@cython.final
+cdef class Chan:
+    """A Go channel. ``Chan()`` is unbuffered (a send waits for a receiver); ``Chan(n)``
+    buffers n values. Waiting senders and receivers are served first come, first served.
+
+    Example::
+
+        ch = gr.Chan()
+        gr.go(ch.send, 42)
+        assert ch.recv() == 42
+    """
+    cdef gr_chan *c
+    cdef readonly object capacity
+
+    def __cinit__(self, capacity=0):
+        _check_capacity(capacity, "capacity")
+        self.c = gr_chan_new(capacity)
+        if self.c == NULL:
+            raise MemoryError(f"cannot allocate a channel buffer of {capacity} values")
+        self.capacity = capacity
+
+    def __dealloc__(self):
+        cdef void *p
+        if self.c != NULL:
+            p = gr_chan_take_buffered(self.c)
+            while p != NULL:
+                Py_XDECREF(<PyObject *>p)
+                p = gr_chan_take_buffered(self.c)
+            gr_chan_free(self.c)
+
+    def send(self, value) -> None:
+        """Send value, waiting for room or for a receiver. Raises ChanClosed."""
+        cdef M m = _running()
+        cdef Task t = m.cur
+        _check_cancel(m, t)
+        Py_INCREF(value)
+        cdef int rc = gr_chan_send(self.c, &t.g, <void *>value, 1)
+        if rc == GR_CHAN_PARK:
+            _park(m, t, "chan send")
+            rc = gr_chan_send_end(self.c, &t.g)
+        if rc == GR_CHAN_OK:
+            return
+        Py_DECREF(value)
+        if rc == GR_CHAN_CLOSED:
+            raise ChanClosed("send on closed channel")
+        _check_cancel(m, t)
+        raise SystemError("goroutines: channel send woken without an outcome")
+
+    def recv(self):
+        """Receive a value, waiting for one. Raises ChanClosed once closed and drained."""
+        cdef M m = _running()
+        cdef Task t = m.cur
+        cdef void *p = NULL
+        _check_cancel(m, t)
+        cdef int rc = gr_chan_recv(self.c, &t.g, &p, 1)
+        if rc == GR_CHAN_PARK:
+            _park(m, t, "chan receive")
+            rc = gr_chan_recv_end(self.c, &t.g, &p)
+        if rc == GR_CHAN_OK:
+            return _take(p)
+        if rc == GR_CHAN_CLOSED:
+            raise ChanClosed("receive on closed channel")
+        _check_cancel(m, t)
+        raise SystemError("goroutines: channel receive woken without an outcome")
+
+    def close(self) -> None:
+        """Close the channel: parked receivers and senders wake with ChanClosed, buffered
+        values can still be received. Closing twice raises ChanClosed. Safe from any thread."""
+        if gr_chan_close(self.c) != 0:
+            raise ChanClosed("close of closed channel")
+
+    @property
+    def closed(self) -> bool:
+        return gr_chan_is_closed(self.c)
+
+    def __len__(self):
+        return gr_chan_len(self.c)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return self.recv()
+        except ChanClosed:
+            raise StopIteration from None
+
+    def __repr__(self):
+        state = " closed" if self.closed else ""
+        return f"<Chan {len(self)}/{self.capacity}{state}>"
+
+
+@cython.final
+cdef class Recv:
+    """A select case that receives from ``chan`` (None: never ready)."""
+    cdef readonly Chan chan
+
+    def __init__(self, chan):
+        if chan is not None and not isinstance(chan, Chan):
+            raise TypeError(f"Recv needs a Chan or None, not {type(chan).__name__}")
+        self.chan = chan
+
+
+@cython.final
+cdef class Send:
+    """A select case that sends ``value`` on ``chan`` (None: never ready)."""
+    cdef readonly Chan chan
+    cdef readonly object value
+
+    def __init__(self, chan, value):
+        if chan is not None and not isinstance(chan, Chan):
+            raise TypeError(f"Send needs a Chan or None, not {type(chan).__name__}")
+        self.chan = chan
+        self.value = value
+
+
+def select(*cases, default=False, timeout=None):
+    """Wait until one of the cases can proceed, do it, and return ``(index, value, ok)``.
+
+    Cases are ``Recv(ch)`` and ``Send(ch, v)``. When several are ready one is chosen at
+    random. A Recv on a closed channel gives ``(i, None, False)``; a Send on one raises
+    ChanClosed. With ``default=True`` it never waits, and with ``timeout`` it waits that
+    long: both return ``(-1, None, False)`` when nothing was ready.
+
+    Example::
+
+        i, v, ok = gr.select(gr.Recv(data), gr.Recv(quit), timeout=1.0)
+    """
+    cdef M m = _running()
+    cdef Task t = m.cur
+    cdef uint32_t n = 0, i, j, tmp
+    cdef Py_ssize_t ncases = len(cases)
+    cdef int64_t deadline = _deadline(timeout, "timeout")
+    for c in cases:
+        if not isinstance(c, (Recv, Send)):
+            raise TypeError(f"select cases must be Recv or Send, not {type(c).__name__}")
+    _check_cancel(m, t)
+    live = [k for k in range(ncases) if cases[k].chan is not None]  # None: never ready
+    n = len(live)
+    cdef gr_selcase *sc = <gr_selcase *>PyMem_Malloc((n + 1) * sizeof(gr_selcase))
+    cdef uint32_t *order = <uint32_t *>PyMem_Malloc((n + 1) * sizeof(uint32_t))
+    cdef gr_waiter *ws = <gr_waiter *>PyMem_Malloc((n + 1) * sizeof(gr_waiter))
+    if sc == NULL or order == NULL or ws == NULL:
+        PyMem_Free(sc); PyMem_Free(order); PyMem_Free(ws)
+        raise MemoryError()
+    memset(sc, 0, (n + 1) * sizeof(gr_selcase))
+    memset(ws, 0, (n + 1) * sizeof(gr_waiter))
+    cdef int fired
+    cdef object case
+    try:
+        for i in range(n):
+            case = cases[live[i]]
+            if isinstance(case, Send):
+                sc[i].c = (<Send>case).chan.c
+                sc[i].send = 1
+                sc[i].elem = <void *>(<Send>case).value
+                Py_INCREF((<Send>case).value)
+            else:
+                sc[i].c = (<Recv>case).chan.c
+            order[i] = i
+        for i in range(n - 1, 0, -1):  # Fisher-Yates: a uniformly random poll order
+            j = gr_fastrand() % (i + 1)
+            tmp = order[i]; order[i] = order[j]; order[j] = tmp
+        fired = gr_select(sc, n, order, ws, &t.g, not default and deadline != 0)
+        if fired == -3:
+            raise MemoryError()
+        if fired == -1:
+            if deadline > 0 and gr_timer_arm(m.cm, &t.g, deadline) != 0:
+                fired = gr_select_end(sc, n, ws)
+                if fired < 0:
+                    raise MemoryError()
+            else:
+                _park(m, t, "select")
+                gr_timer_disarm(m.cm, &t.g)
+                fired = gr_select_end(sc, n, ws)
+        for i in range(n):  # give back the values of the sends that did not happen
+            if sc[i].send and not (<int>i == fired and sc[i].ok):
+                Py_DECREF(<object>sc[i].elem)
+        if fired < 0:
+            _check_cancel(m, t)
+            return (-1, None, False)
+        if sc[fired].send:
+            if not sc[fired].ok:
+                raise ChanClosed("send on closed channel")
+            return (live[fired], None, True)
+        if sc[fired].ok:
+            return (live[fired], _take(sc[fired].elem), True)
+        return (live[fired], None, False)
+    finally:
+        PyMem_Free(sc)
+        PyMem_Free(order)
+        PyMem_Free(ws)
+
+
+@cython.final
+cdef class Mutex:
+    """A mutual exclusion lock that parks the task, never the thread.
+
+    Example::
+
+        mu = gr.Mutex()
+        with mu:
+            counter += 1
+    """
+    cdef gr_sema s
+
+    def __cinit__(self):
+        gr_sema_init(&self.s, 1, 1)
+
+    def lock(self) -> None:
+        """Acquire the lock, parking until it is free."""
+        cdef M m = _running()
+        cdef Task t = m.cur
+        _check_cancel(m, t)
+        if gr_sema_acquire(&self.s, &t.g, 1) == 0:
+            _block(m, t, &self.s, <wait_end_fn>gr_sema_acquire_end, -1, "mutex")
+
+    def try_lock(self) -> bool:
+        """Acquire the lock if it is free, without waiting."""
+        return gr_sema_acquire(&self.s, NULL, 0) == 1
+
+    def unlock(self) -> None:
+        """Release the lock (any task may). Unlocking an unlocked Mutex raises RuntimeError."""
+        if gr_sema_release(&self.s) != 0:
+            raise RuntimeError("unlock of unlocked Mutex")
+
+    def locked(self) -> bool:
+        return gr_sema_available(&self.s) == 0
+
+    def __enter__(self):
+        self.lock()
+        return self
+
+    def __exit__(self, *exc):
+        self.unlock()
+
+
+@cython.final
+cdef class Semaphore:
+    """A counting semaphore of ``n`` permits. Releasing more than were acquired raises
+    ValueError.
+
+    Example::
+
+        sem = gr.Semaphore(4)
+        with sem:
+            fetch(url)
+    """
+    cdef gr_sema s
+
+    def __cinit__(self, n=1):
+        _check_capacity(n, "n")
+        gr_sema_init(&self.s, n, n)
+
+    def acquire(self, timeout=None) -> bool:
+        """Take a permit; False if ``timeout`` seconds pass first."""
+        cdef M m = _running()
+        cdef Task t = m.cur
+        cdef int64_t deadline = _deadline(timeout, "timeout")
+        _check_cancel(m, t)
+        cdef int rc = gr_sema_acquire(&self.s, &t.g, deadline != 0)
+        if rc != 0:
+            return rc == 1
+        return _block(m, t, &self.s, <wait_end_fn>gr_sema_acquire_end, deadline, "semaphore")
+
+    def release(self) -> None:
+        if gr_sema_release(&self.s) != 0:
+            raise ValueError("Semaphore released more times than it was acquired")
+
+    @property
+    def available(self) -> int:
+        return gr_sema_available(&self.s)
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+cdef bint _latch_wait(gr_latch *l, object timeout, str reason) except -1:
+    cdef M m = _running()
+    cdef Task t = m.cur
+    cdef int64_t deadline = _deadline(timeout, "timeout")
+    _check_cancel(m, t)
+    cdef int rc = gr_latch_wait(l, &t.g, deadline != 0)
+    if rc != 0:
+        return rc == 1
+    return _block(m, t, l, <wait_end_fn>gr_latch_wait_end, deadline, reason)
+
+
+@cython.final
+cdef class WaitGroup:
+    """Waits for a collection of tasks to finish, as Go's sync.WaitGroup.
+
+    Example::
+
+        wg = gr.WaitGroup()
+        for url in urls:
+            wg.add()
+            gr.go(fetch, url, wg)   # fetch calls wg.done()
+        wg.wait()
+    """
+    cdef gr_latch l
+
+    def __cinit__(self):
+        gr_latch_init(&self.l, 0)
+
+    def add(self, n=1) -> None:
+        """Add n (which may be negative) to the counter. A negative counter raises ValueError."""
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"n must be an int, not {type(n).__name__}")
+        if gr_latch_add(&self.l, n) != 0:
+            raise ValueError("negative WaitGroup counter")
+
+    def done(self) -> None:
+        """Decrement the counter by one."""
+        if gr_latch_add(&self.l, -1) != 0:
+            raise ValueError("negative WaitGroup counter")
+
+    def wait(self, timeout=None) -> bool:
+        """Park until the counter is zero; False if ``timeout`` seconds pass first."""
+        return _latch_wait(&self.l, timeout, "waitgroup")
+
+    @property
+    def count(self) -> int:
+        return gr_latch_count(&self.l)
+
+
+@cython.final
+cdef class Event:
+    """A flag tasks can wait for, as threading.Event.
+
+    Example::
+
+        ready = gr.Event()
+        gr.go(lambda: (setup(), ready.set()))
+        ready.wait()
+    """
+    cdef gr_latch l
+
+    def __cinit__(self):
+        gr_latch_init(&self.l, 1)
+
+    def set(self) -> None:
+        gr_latch_add(&self.l, -1)  # already set: the latch refuses to go below zero
+
+    def clear(self) -> None:
+        gr_latch_reset(&self.l)
+
+    def is_set(self) -> bool:
+        return gr_latch_count(&self.l) == 0
+
+    def wait(self, timeout=None) -> bool:
+        """Park until the flag is set; False if ``timeout`` seconds pass first."""
+        return _latch_wait(&self.l, timeout, "event")
+
+
+@cython.final
+cdef class RWMutex:
+    """A readers-writer lock, as Go's sync.RWMutex; writers are preferred. ``with rw:``
+    holds it for writing, ``with rw.rlocker():`` for reading.
+
+    Example::
+
+        rw = gr.RWMutex()
+        with rw.rlocker():
+            value = table[key]
+    """
+    cdef gr_rwmutex rw
+
+    def __cinit__(self):
+        gr_rwmutex_init(&self.rw)
+
+    def lock(self) -> None:
+        cdef M m = _running()
+        cdef Task t = m.cur
+        _check_cancel(m, t)
+        if gr_rwmutex_lock(&self.rw, &t.g, 1) == 0:
+            _block(m, t, &self.rw, <wait_end_fn>gr_rwmutex_lock_end, -1, "rwmutex write")
+
+    def rlock(self) -> None:
+        cdef M m = _running()
+        cdef Task t = m.cur
+        _check_cancel(m, t)
+        if gr_rwmutex_rlock(&self.rw, &t.g, 1) == 0:
+            _block(m, t, &self.rw, <wait_end_fn>gr_rwmutex_rlock_end, -1, "rwmutex read")
+
+    def try_lock(self) -> bool:
+        return gr_rwmutex_lock(&self.rw, NULL, 0) == 1
+
+    def try_rlock(self) -> bool:
+        return gr_rwmutex_rlock(&self.rw, NULL, 0) == 1
+
+    def unlock(self) -> None:
+        if gr_rwmutex_unlock(&self.rw) != 0:
+            raise RuntimeError("unlock of unlocked RWMutex")
+
+    def runlock(self) -> None:
+        if gr_rwmutex_runlock(&self.rw) != 0:
+            raise RuntimeError("runlock of RWMutex not held for reading")
+
+    def rlocker(self):
+        """A lock object whose lock/unlock (and ``with``) take the read side."""
+        return _RLocker(self)
+
+    def __enter__(self):
+        self.lock()
+        return self
+
+    def __exit__(self, *exc):
+        self.unlock()
+
+
+cdef class _RLocker:
+    cdef RWMutex rw
+
+    def __init__(self, RWMutex rw):
+        self.rw = rw
+
+    def lock(self):
+        self.rw.rlock()
+
+    def unlock(self):
+        self.rw.runlock()
+
+    def __enter__(self):
+        self.rw.rlock()
+        return self
+
+    def __exit__(self, *exc):
+        self.rw.runlock()
+
+
+class Once:
+    """Runs a function exactly once, however many tasks call ``do``; later callers wait
+    for the first call to finish. As in Go, a call that raises still counts.
+
+    Example::
+
+        once = gr.Once()
+        once.do(init_config)
+    """
+
+    def __init__(self):
+        self._mu = Mutex()
+        self._done = Event()
+
+    def do(self, fn, *args, **kwargs) -> None:
+        if self._done.is_set():
+            return
+        with self._mu:
+            if self._done.is_set():
+                return
+            try:
+                fn(*args, **kwargs)
+            finally:
+                self._done.set()
+
+
+class TaskGroup:
+    """Structured concurrency: the block waits for every task started with ``tg.go``.
+    The first failure cancels the rest, and the failures are raised together as an
+    ExceptionGroup, as asyncio.TaskGroup does.
+
+    Example::
+
+        with gr.TaskGroup() as tg:
+            for url in urls:
+                tg.go(fetch, url)
+    """
+
+    def __init__(self):
+        self._tasks = []
+        self._failed = Event()
+        self._mu = Mutex()
+
+    def __enter__(self):
+        return self
+
+    def go(self, fn, *args, **kwargs) -> Task:
+        t = go(self._run, fn, args, kwargs)
+        with self._mu:
+            self._tasks.append(t)
+        if self._failed.is_set():
+            t.cancel()
+        return t
+
+    def _run(self, fn, args, kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Cancelled:
+            raise
+        except BaseException:
+            self._failed.set()
+            self._cancel_all()
+            raise
+
+    def _cancel_all(self):
+        with self._mu:
+            tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+
+    def __exit__(self, et, ev, tb):
+        if ev is not None and not isinstance(ev, Cancelled):
+            self._failed.set()
+            self._cancel_all()
+        i = 0
+        while True:  # tasks may start more tasks in the group while we wait
+            with self._mu:
+                if i == len(self._tasks):
+                    break
+                t = self._tasks[i]
+            i += 1
+            try:
+                t.join()
+            except BaseException:
+                pass
+        errors = [t.exception() for t in self._tasks if not t.cancelled() and t.exception() is not None]
+        if ev is not None and not isinstance(ev, Cancelled):
+            errors.insert(0, ev)
+        if errors:
+            if all(isinstance(e, Exception) for e in errors):
+                raise _ExceptionGroup("unhandled errors in a TaskGroup", errors)
+            raise _BaseExceptionGroup("unhandled errors in a TaskGroup", errors)
+        return False
+
+
+def after(seconds) -> Chan:
+    """A channel that receives the time (time.monotonic()) once ``seconds`` have passed,
+    as Go's time.After.
+
+    Example::
+
+        i, v, ok = gr.select(gr.Recv(results), gr.Recv(gr.after(1.0)))
+    """
+    _deadline(seconds, "seconds")
+    ch = Chan(1)
+    go(_deliver_after, ch, seconds)
+    return ch
+
+
+def _deliver_after(Chan ch, seconds):
+    sleep(seconds)
+    ch.send(time.monotonic())
+
+
+class Ticker:
+    """Delivers the time on ``.chan`` every ``interval`` seconds, dropping ticks a slow
+    receiver has not taken, as Go's time.Ticker. ``stop()`` ends it.
+
+    Example::
+
+        tk = gr.Ticker(0.1)
+        for _ in range(3):
+            tk.chan.recv()
+        tk.stop()
+    """
+
+    def __init__(self, interval):
+        if _deadline(interval, "interval") == 0:
+            raise ValueError("interval must be positive")
+        self.interval = interval
+        self.chan = Chan(1)
+        self._task = go(self._tick)
+
+    def _tick(self):
+        ch = self.chan
+        while True:
+            sleep(self.interval)
+            select(Send(ch, time.monotonic()), default=True)
+
+    def stop(self) -> None:
+        self._task.cancel()
