@@ -24,6 +24,8 @@ from goroutines._core import (
     sleep,
     stats,
 )
+from goroutines._offload import blocking
+from goroutines._topology import topology
 from goroutines._sync import (
     Chan,
     ChanClosed,
@@ -58,6 +60,7 @@ __all__ = [
     "Ticker",
     "WaitGroup",
     "after",
+    "blocking",
     "current",
     "go",
     "gosched",
@@ -67,4 +70,5 @@ __all__ = [
     "select",
     "sleep",
     "stats",
+    "topology",
 ]

@@ -40,6 +40,7 @@ cdef class M:
     cdef list pool            # idle worker greenlets
     cdef Task cur             # the task running on this M
     cdef Task handoff         # the never-run task passed to a pooled worker, or None: exit
+    cdef object cpus          # CPUs to pin the M's thread to, or None
 
     cdef Task pick(self)
     cdef void cancel_started(self) noexcept

@@ -23,6 +23,7 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.math cimport isnan
 
 from goroutines._csched cimport *
+from goroutines._topology import placement, pin_self
 
 PyGreenlet_Import()
 
@@ -262,6 +263,8 @@ cdef class M:
         cdef greenlet w, x
         gr_m_bind(self.cm)
         try:
+            if self.cpus is not None:
+                pin_self(self.cpus)
             self.root = PyGreenlet_GetCurrent()
             w = PyGreenlet_New(_worker_entry, self.root)
             self.handoff = None
@@ -439,12 +442,14 @@ cdef int _resolve_procs(object procs) except -1:
     return n
 
 
-def run(main, *args, procs=None, **kwargs):
+def run(main, *args, procs=None, affinity=None, **kwargs):
     """Run ``main(*args, **kwargs)`` as the first task of a fresh runtime and return its
     result (or re-raise its exception).
 
     ``procs`` is the number of processors (OS threads running tasks); the default is the
-    GOROUTINES_PROCS environment variable, else the CPUs this process may use. When main
+    GOROUTINES_PROCS environment variable, else the CPUs this process may use.
+    ``affinity`` pins each processor's thread: "cpu" to one CPU each (filling one NUMA node
+    before the next), "node" to its node's CPUs, None (default) not at all. When main
     returns, tasks still alive are cancelled and finish before run() returns. If every task
     is parked and nothing can wake any of them, run() raises Deadlock.
 
@@ -458,6 +463,8 @@ def run(main, *args, procs=None, **kwargs):
     if not callable(main):
         raise TypeError(f"run() needs a callable, not {type(main).__name__}")
     cdef int n = _resolve_procs(procs)
+    places = placement(affinity, n)
+    saved_affinity = os.sched_getaffinity(0) if affinity is not None else None
     if not _run_lock.acquire(blocking=False):
         raise RuntimeError("goroutines.run() is already running (runs cannot nest)")
     cdef Runtime rt
@@ -478,6 +485,8 @@ def run(main, *args, procs=None, **kwargs):
             m.cm.obj = <void *>m
             m.rt = rt
             m.pool = []
+            gr_sched_set_node(rt.s, i, places[i][0])
+            m.cpus = places[i][1]
             rt.ms.append(m)
         _rt = rt
         m = rt.ms[0]
@@ -491,6 +500,8 @@ def run(main, *args, procs=None, **kwargs):
     finally:
         for th in threads:
             th.join()
+        if saved_affinity is not None:
+            os.sched_setaffinity(0, saved_affinity)
         _rt = None
         if rt is not None and rt.s != NULL:
             _drain_external(rt)

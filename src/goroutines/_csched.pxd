@@ -157,3 +157,32 @@ cdef extern from "greenlet/greenlet.h":
     object PyGreenlet_Switch(greenlet g, void *args, void *kwargs)
     greenlet PyGreenlet_New(object run, greenlet parent)
     void PyGreenlet_Import()
+
+
+cdef extern from "topology.h" nogil:
+    enum:
+        GR_MAX_CPUS
+        GR_MAX_NODES
+        GR_TOPO_EMALFORMED
+        GR_TOPO_EINVAL
+    ctypedef struct gr_cpuset:
+        pass
+    ctypedef struct gr_topology:
+        int nnodes
+        int node_ids[64]
+        gr_cpuset node_cpus[64]
+        char bad_path[4096]
+    ctypedef enum gr_affinity:
+        GR_AFFINITY_NONE
+        GR_AFFINITY_CPU
+        GR_AFFINITY_NODE
+
+    bint gr_cpuset_has(const gr_cpuset *s, int cpu)
+    void gr_cpuset_zero(gr_cpuset *s)
+    void gr_cpuset_add(gr_cpuset *s, int cpu)
+    int gr_topology_read(const char *sysfs_root, gr_topology *out)
+    void gr_topology_restrict(gr_topology *t, const gr_cpuset *allowed)
+    int gr_topology_allowed(gr_cpuset *out)
+    int gr_topology_place(const gr_topology *t, gr_affinity policy, int p, gr_cpuset *cpus_out,
+                          int *node_out)
+    int gr_topo_pin_self(const gr_cpuset *cpus)

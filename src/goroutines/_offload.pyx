@@ -1,0 +1,120 @@
+# cython: language_level=3, freethreading_compatible=True
+"""blocking(): run a call on the offload thread pool while the calling task parks.
+
+The pool is bounded and grows on demand, as Tokio's spawn_blocking: a submit with no idle
+thread starts one, up to GOROUTINES_MAX_BLOCKING (default 128); a thread idle for 10
+seconds exits. An offloaded call cannot be interrupted, so the task stays parked until it
+returns; a cancellation that arrives meanwhile is delivered right after.
+"""
+import os
+import queue
+import threading
+
+cimport cython
+
+from goroutines._csched cimport *
+from goroutines._core cimport M, Task, _running, _park, _check_cancel
+
+_IDLE_TIMEOUT = 10.0
+
+
+@cython.final
+cdef class _Call:
+    cdef object fn, args, kwargs, result, exc
+    cdef gr_latch done   # 1 until the call has returned: the task waits on it
+
+    def __cinit__(self):
+        gr_latch_init(&self.done, 1)
+
+    def run(self):
+        try:
+            self.result = self.fn(*self.args, **self.kwargs)
+        except BaseException as e:
+            self.exc = e
+        self.fn = self.args = self.kwargs = None
+        gr_latch_add(&self.done, -1)
+
+
+class _Pool:
+    def __init__(self, max_threads):
+        self.max_threads = max_threads
+        self.jobs = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.threads = 0
+        self.idle = 0
+
+    def submit(self, call):
+        with self.lock:
+            # Queued under the lock, so an idle thread that times out sees the job.
+            self.jobs.put(call)
+            spawn = self.idle == 0 and self.threads < self.max_threads
+            if spawn:
+                self.threads += 1
+            elif self.idle:
+                self.idle -= 1
+        if spawn:
+            threading.Thread(target=self.worker, name="goroutines-offload", daemon=True).start()
+
+    def worker(self):
+        while True:
+            try:
+                call = self.jobs.get(timeout=_IDLE_TIMEOUT)
+            except queue.Empty:
+                with self.lock:
+                    if self.jobs.empty():
+                        self.threads -= 1
+                        self.idle -= 1
+                        return
+                continue
+            call.run()
+            with self.lock:
+                self.idle += 1
+
+
+def _max_blocking():
+    env = os.environ.get("GOROUTINES_MAX_BLOCKING", "128")
+    try:
+        n = int(env)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"GOROUTINES_MAX_BLOCKING must be a positive integer, got {env!r}")
+    return n
+
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def blocking(fn, *args, **kwargs):
+    """Run ``fn(*args, **kwargs)`` on an offload thread and park the calling task until it
+    returns; give back its result or re-raise its exception. Use it for calls that block
+    the thread: file I/O, sockets without netpoll, C libraries, time.sleep.
+
+    Example::
+
+        data = gr.blocking(open("big.bin", "rb").read)
+    """
+    global _pool
+    if not callable(fn):
+        raise TypeError(f"blocking() needs a callable, not {type(fn).__name__}")
+    cdef M m = _running()
+    cdef Task t = m.cur
+    _check_cancel(m, t)
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = _Pool(_max_blocking())
+    cdef _Call call = _Call()
+    call.fn, call.args, call.kwargs = fn, args, kwargs
+    gr_sched_external_add(m.rt.s, 1)  # keeps the deadlock detector quiet meanwhile
+    _pool.submit(call)
+    while gr_latch_wait(&call.done, &t.g, 1) == 0:
+        _park(m, t, "blocking call")
+        if gr_latch_wait_end(&call.done, &t.g):
+            break
+    gr_sched_external_add(m.rt.s, -1)
+    if call.exc is not None:
+        raise call.exc
+    _check_cancel(m, t)
+    return call.result
