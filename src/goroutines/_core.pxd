@@ -41,6 +41,7 @@ cdef class M:
     cdef Task cur             # the task running on this M
     cdef Task handoff         # the never-run task passed to a pooled worker, or None: exit
     cdef object cpus          # CPUs to pin the M's thread to, or None
+    cdef bint want_worker     # set before switching to root: start a worker for handoff
 
     cdef Task pick(self)
     cdef void cancel_started(self) noexcept

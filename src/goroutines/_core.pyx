@@ -253,9 +253,15 @@ cdef class M:
             if nt.glet is not None:
                 PyGreenlet_Switch(nt.glet, NULL, NULL)
                 return 0
-            w = self.pool.pop() if self.pool else PyGreenlet_New(_worker_entry, self.root)
             self.handoff = nt
-            PyGreenlet_Switch(w, NULL, NULL)
+            if self.pool:
+                PyGreenlet_Switch(self.pool.pop(), NULL, NULL)
+            else:
+                # A new greenlet inherits the recursion depth of the greenlet that first
+                # switches into it, so chains of parked tasks would add up to a
+                # RecursionError: let the shallow root greenlet start it.
+                self.want_worker = True
+                PyGreenlet_Switch(self.root, NULL, NULL)
             return 0
 
     def thread_main(self):
@@ -266,9 +272,13 @@ cdef class M:
             if self.cpus is not None:
                 pin_self(self.cpus)
             self.root = PyGreenlet_GetCurrent()
-            w = PyGreenlet_New(_worker_entry, self.root)
             self.handoff = None
-            PyGreenlet_Switch(w, NULL, NULL)
+            self.want_worker = True
+            # The root starts every worker greenlet; it is resumed either to start one more
+            # (want_worker) or because the M's last worker returned: the M is done.
+            while self.want_worker:
+                self.want_worker = False
+                PyGreenlet_Switch(PyGreenlet_New(_worker_entry, self.root), NULL, NULL)
             # Every task of this M has finished: retire the pooled workers before the
             # thread ends (greenlets left behind on a dead thread are never cleaned up).
             while self.pool:
