@@ -46,7 +46,6 @@ cdef class M:
     cdef Task pick(self)
     cdef void cancel_started(self) noexcept
     cdef loop(self)
-    cdef int pool_and_resume(self, Task t) except -1
     cdef int switch_away(self, Task me) except -1
 
 
