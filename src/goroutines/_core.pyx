@@ -32,8 +32,8 @@ cdef extern from "Python.h":
     void PyObject_GC_UnTrack(PyObject *op)
     bint PyObject_GC_IsTracked(object op)
 
-# A worker greenlet pool deeper than this gives its extra greenlets back: each one holds a
-# stack copy and, on 3.11+, an interpreter data-stack chunk.
+# Idle worker greenlets an M keeps; past this, a worker that would go idle ends instead.
+# Each holds a stack copy and, on 3.11+, an interpreter data-stack chunk.
 cdef Py_ssize_t _POOL_MAX = 64
 cdef int _MAX_PROCS = 1024
 # Sleeps longer than this never wake (no timer is armed): ~146 years.
@@ -220,25 +220,16 @@ cdef class M:
             if t is None:
                 return
             if t.glet is not None:
-                self.pool_and_resume(t)
+                if len(self.pool) >= _POOL_MAX:
+                    # Pool full: this worker ends here, and greenlet resumes its parent.
+                    PyGreenlet_GetCurrent().parent = t.glet
+                    return
+                self.pool.append(PyGreenlet_GetCurrent())
+                PyGreenlet_Switch(t.glet, NULL, NULL)
                 t = self.handoff
                 self.handoff = None
                 if t is None:
                     return
-
-    cdef int pool_and_resume(self, Task t) except -1:
-        """Resume a started task; this worker waits in the pool for its next task."""
-        cdef greenlet me = PyGreenlet_GetCurrent()
-        cdef greenlet extra
-        if len(self.pool) >= _POOL_MAX:
-            # Retire one pooled worker: it exits straight back to us.
-            extra = self.pool.pop()
-            extra.parent = me
-            self.handoff = None
-            PyGreenlet_Switch(extra, NULL, NULL)
-        self.pool.append(me)
-        PyGreenlet_Switch(t.glet, NULL, NULL)
-        return 0
 
     cdef int switch_away(self, Task me) except -1:
         """Run something else until `me` is scheduled again (called in me's greenlet)."""
