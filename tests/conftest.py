@@ -1,0 +1,78 @@
+"""Shared fixtures for the goroutines runtime tests.
+
+``procs``: every test that takes it runs once on one processor and once on two.
+``grun``:  ``grun(fn, *args, **kwargs)`` is ``goroutines.run`` at that ``procs``.
+``guard``: turns a hang into a failure. Modules opt in with
+           ``pytestmark = pytest.mark.usefixtures("guard")``.
+``go_elsewhere``: at procs=2, from a task, ``go_elsewhere(fn, *args)`` starts a task that
+           is guaranteed to run on the other M (cross-thread wake-ups, joins, cancels).
+
+The guard arms SIGALRM: its handler raises ``Hung``, a SystemExit, which the runtime
+treats like Ctrl-C (it aborts the run, cancels every task and run() re-raises it) and which
+pytest reports as an ordinary failure. A hang the signal cannot break (a task spinning
+without a park point on another M) is caught by faulthandler later, which dumps every
+thread's stack and exits the process.
+"""
+
+import faulthandler
+import signal
+import threading
+
+import pytest
+
+import goroutines as gr
+
+GUARD_SECONDS = 30
+
+
+class Hung(SystemExit):
+    """The test was still running when the guard's alarm went off."""
+
+
+@pytest.fixture(params=[1, 2], ids=lambda n: f"procs{n}")
+def procs(request):
+    return request.param
+
+
+@pytest.fixture
+def grun(procs):
+    def run(fn, *args, **kwargs):
+        return gr.run(fn, *args, procs=procs, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def guard():
+    def on_alarm(signum, frame):
+        raise Hung(f"still running after {GUARD_SECONDS} s: hung (lost wake-up or deadlock?)")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(GUARD_SECONDS)
+    faulthandler.dump_traceback_later(3 * GUARD_SECONDS, exit=True)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        faulthandler.cancel_dump_traceback_later()
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def go_elsewhere():
+    def start(fn, *args, **kwargs):
+        here = threading.get_ident()
+        ran_on = []
+
+        def pinned():
+            ran_on.append(threading.get_ident())
+            return fn(*args, **kwargs)
+
+        t = gr.go(pinned)
+        # Spin without a park point: this M stays busy, so only another M can start t.
+        while not ran_on:
+            pass
+        assert ran_on[0] != here
+        return t
+
+    return start
