@@ -16,7 +16,12 @@ int gr_park_wait(gr_park *p, int64_t timeout_ns)
         atomic_exchange(&p->state, GR_PARK_EMPTY); /* it was NOTIFIED meanwhile */
         return GR_PARK_WOKEN;
     }
-    int64_t deadline = timeout_ns >= 0 ? gr_nanotime() + timeout_ns : -1;
+    int64_t deadline = -1;
+    if (timeout_ns >= 0) {
+        /* Saturate: now + a huge timeout would be signed overflow (undefined). */
+        int64_t now = gr_nanotime();
+        deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+    }
     for (;;) {
         int64_t left = -1;
         if (deadline >= 0) {
