@@ -8,7 +8,7 @@ from collections import Counter, deque
 
 import pytest
 from hypothesis import settings, strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from csrc_ffi import get
 
@@ -275,14 +275,12 @@ def test_steal_takes_half_rounded_up(k, base, steal_next):
 
 
 def test_steal_from_empty_ring_without_runnext():
-    gs = Gs(4)
     victim, thief = new_runq(), new_runq()
     nstolen = ffi.new("uint32_t *", 99)
     for steal_next in (0, 1):
         assert lib.gr_runq_steal(thief, victim, steal_next, nstolen) == ffi.NULL
         assert nstolen[0] == 0
     assert lib.gr_runq_len(thief) == 0
-    del gs
 
 
 def test_steal_runnext_only_on_request():

@@ -10,6 +10,7 @@ parking costs neither a greenlet nor a switch. When a task parks, the greenlet i
 stays with it, and the scheduling continues on a pooled worker (or directly in the greenlet
 of the next started task). docs/design.md tells the whole story.
 """
+import numbers
 import os
 import sys
 import threading
@@ -388,12 +389,9 @@ cdef int64_t _deadline(object seconds, str what) except -2:
 
 
 cdef double _seconds(object seconds, str what) except -1:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        try:
-            seconds = float(seconds)
-        except (TypeError, ValueError):
-            raise TypeError(f"{what} must be a number of seconds, not {type(seconds).__name__}") from None
-    cdef double s = seconds
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise TypeError(f"{what} must be a number of seconds, not {type(seconds).__name__}")
+    cdef double s = float(seconds)
     if isnan(s) or s < 0:
         raise ValueError(f"{what} must be a non-negative number of seconds, got {seconds!r}")
     return s
@@ -589,6 +587,8 @@ def sleep(seconds) -> None:
 
         gr.sleep(0.01)
     """
+    if seconds is None:
+        raise TypeError("seconds must be a number of seconds, not NoneType")
     cdef int64_t deadline = _deadline(seconds, "seconds")
     if deadline == 0:
         gosched()
