@@ -10,6 +10,7 @@ parking costs neither a greenlet nor a switch. When a task parks, the greenlet i
 stays with it, and the scheduling continues on a pooled worker (or directly in the greenlet
 of the next started task). docs/design.md tells the whole story.
 """
+import decimal
 import numbers
 import os
 import sys
@@ -389,7 +390,7 @@ cdef int64_t _deadline(object seconds, str what) except -2:
 
 
 cdef double _seconds(object seconds, str what) except -1:
-    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+    if isinstance(seconds, bool) or not isinstance(seconds, (numbers.Real, decimal.Decimal)):
         raise TypeError(f"{what} must be a number of seconds, not {type(seconds).__name__}")
     cdef double s = float(seconds)
     if isnan(s) or s < 0:
