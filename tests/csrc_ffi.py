@@ -13,8 +13,19 @@ for real.
 get() builds once per process into a fresh temporary directory, so the sanitizer flags in
 GOROUTINES_TEST_CFLAGS / GOROUTINES_TEST_LDFLAGS (space-separated) always take effect:
 
+    PY=$(python -c 'import sys; print(sys.executable)')   # not a pyenv shim: bash
     GOROUTINES_TEST_CFLAGS="-fsanitize=thread" GOROUTINES_TEST_LDFLAGS="-fsanitize=thread" \
-    LD_PRELOAD=$(gcc -print-file-name=libtsan.so) python -m pytest tests/test_csrc_*.py
+    TSAN_OPTIONS=log_path=/tmp/tsan LD_PRELOAD=$(gcc -print-file-name=libtsan.so) \
+    $PY -m pytest tests/test_csrc_*.py          # then: ls /tmp/tsan.* (none = clean)
+
+    GOROUTINES_TEST_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+    GOROUTINES_TEST_LDFLAGS="-fsanitize=address,undefined" ASAN_OPTIONS=detect_leaks=0 \
+    LD_PRELOAD=$(gcc -print-file-name=libasan.so) $PY -m pytest tests/test_csrc_*.py -s
+
+The interpreter must be started directly: bash itself crashes with libtsan preloaded, so
+a shell-script shim segfaults before Python starts. pytest captures stderr, where sanitizer
+reports go, and shows it only for failing tests: hence TSan's log_path and, for UBSan,
+-fno-sanitize-recover (a report aborts the run).
 """
 
 import importlib
