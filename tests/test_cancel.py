@@ -10,6 +10,21 @@ import goroutines as gr
 pytestmark = pytest.mark.usefixtures("guard")
 
 
+def started_task(fn, *args):
+    """go(fn, *args), returning once the task is running (it may not have parked yet):
+    from then on a cancel() must be delivered at a park point rather than skip the task."""
+    started = []
+
+    def body():
+        started.append(True)
+        return fn(*args)
+
+    t = gr.go(body)
+    while not started:
+        gr.sleep(0)
+    return t
+
+
 def test_cancelled_is_a_base_exception_not_an_exception():
     assert issubclass(gr.Cancelled, BaseException)
     assert not issubclass(gr.Cancelled, Exception)
@@ -45,7 +60,7 @@ def test_cancel_parked_task_runs_its_finally(grun, park):
         t = gr.go(victim, other)
         while not log:
             gr.sleep(0)
-        gr.sleep(0.001)  # let it reach its park point (at procs=2 it may still be on its way)
+        gr.sleep(0.001)  # usually it has parked by now; if not, the cancel still lands
         assert t.cancel() is True
         with pytest.raises(gr.Cancelled):
             t.join()
@@ -67,8 +82,7 @@ def test_cancelled_exception_is_raised_at_the_park_point(grun):
         return ("not cancelled", None)
 
     def main():
-        t = gr.go(victim)
-        gr.sleep(0.001)
+        t = started_task(victim)
         t.cancel()
         return t.join(), t.cancelled()
 
@@ -87,8 +101,7 @@ def test_except_exception_does_not_swallow_cancelled(grun):
         log.append("continued")
 
     def main():
-        t = gr.go(victim)
-        gr.sleep(0.001)
+        t = started_task(victim)
         t.cancel()
         with pytest.raises(gr.Cancelled):
             t.join()
@@ -256,8 +269,7 @@ def test_cancel_from_a_foreign_thread(grun):
             log.append("finally")
 
     def main():
-        t = gr.go(victim)
-        gr.sleep(0.001)
+        t = started_task(victim)
         result = []
         th = threading.Thread(target=lambda: result.append(t.cancel()))
         th.start()
@@ -375,8 +387,7 @@ def test_shutdown_at_two_procs_cancels_tasks_on_both_ms(go_elsewhere):
 
     def main():
         remote = [go_elsewhere(sleeper) for _ in range(3)]
-        local = [gr.go(sleeper) for _ in range(3)]
-        gr.sleep(0.002)
+        local = [started_task(sleeper) for _ in range(3)]
         return remote + local
 
     ts = gr.run(main, procs=2)
@@ -399,9 +410,7 @@ def test_park_during_shutdown_raises_cancelled_at_once(grun):
                     log.append("cancelled again")
 
     def main():
-        t = gr.go(stubborn)
-        gr.sleep(0.001)
-        return t
+        return started_task(stubborn)
 
     t = grun(main)
     assert log == ["cancelled again"] * 4
@@ -420,9 +429,7 @@ def test_task_swallowing_cancellation_during_shutdown_finishes(grun):
         return "gave up"
 
     def main():
-        t = gr.go(swallower)
-        gr.sleep(0.001)
-        return t
+        return started_task(swallower)
 
     t = grun(main)
     assert len(count) == 5
@@ -440,8 +447,7 @@ def test_main_failure_also_cancels_live_tasks(grun):
 
     def main():
         for _ in range(3):
-            gr.go(sleeper)
-        gr.sleep(0.001)
+            started_task(sleeper)
         raise ValueError("main failed")
 
     with pytest.raises(ValueError, match="main failed"):
@@ -459,8 +465,7 @@ def test_spawn_during_shutdown_does_not_hang(grun):
             spawned.append(gr.go(spawned.append, "late task ran"))
 
     def main():
-        gr.go(spawner)
-        gr.sleep(0.001)
+        started_task(spawner)
 
     grun(main)
     assert spawned and spawned[0].done()
@@ -474,9 +479,7 @@ def test_exceptions_of_shutdown_cancelled_tasks_do_not_fail_run(grun):
             raise RuntimeError("converted")
 
     def main():
-        t = gr.go(converts)
-        gr.sleep(0.001)
-        return t
+        return started_task(converts)
 
     t = grun(main)
     with pytest.raises(RuntimeError, match="converted"):

@@ -1,6 +1,7 @@
 """goroutines.run(): results, arguments, procs resolution, nesting, aborts, and what is
 (not) allowed outside a run."""
 
+import gc
 import os
 import threading
 
@@ -95,6 +96,23 @@ def test_procs_argument(n):
 @pytest.mark.xfail(strict=False, reason="known bug: run(procs=1024) hangs at start-up")
 def test_procs_upper_bound_is_accepted():
     assert gr.run(gr.procs, procs=1024) == 1024
+
+
+def test_m_threads_exit_without_a_heap_scan(monkeypatch):
+    # When a thread ends while its main greenlet is still referenced, greenlet looks for the
+    # referrer with gc.get_referrers: a scan of the whole heap, per M, at every run's end
+    # (run(procs=1024) in a large process then takes seconds). The Ms must let go of
+    # their threads' greenlets before the threads end.
+    calls = []
+    real = gc.get_referrers
+
+    def spy(*objs):
+        calls.append([type(o).__name__ for o in objs])
+        return real(*objs)
+
+    monkeypatch.setattr(gc, "get_referrers", spy)
+    assert gr.run(lambda: gr.go(gr.sleep, 0.001).join(), procs=4) is None
+    assert calls == []
 
 
 @pytest.mark.parametrize("bad", [True, False, 2.0, 1.5, "2", b"2", [2], object()], ids=repr)

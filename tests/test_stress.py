@@ -223,7 +223,7 @@ def outcome(fn, *args):
         return ("err", e.args)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(tree=nodes(), nprocs=st.sampled_from([1, 2]))
 def test_random_task_trees_match_sequential_evaluation(tree, nprocs):
     expected = outcome(evaluate_sequentially, tree)
