@@ -3,7 +3,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 
 
 def test_many_parked_tasks_do_not_accumulate_recursion_depth():
@@ -26,11 +25,10 @@ def test_many_parked_tasks_do_not_accumulate_recursion_depth():
     assert out.stdout.strip() == "30001"
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: 50k tasks cancelled while parked are freed "
-                   "as one recursive chain of greenlet parents and overflow the C stack")
 def test_many_cancelled_tasks_free_without_a_recursive_greenlet_chain():
-    # Finished greenlets stay linked through their parents; freeing 50k of them at once
-    # recurses once per greenlet in green_dealloc.
+    # A suspended greenlet kept the greenlet it had switched to; once that one died, its
+    # parent link chained dead greenlets together, and freeing 50k of them at once
+    # recursed once per greenlet in green_dealloc (a segfault).
     code = textwrap.dedent(
         """
         import goroutines as gr

@@ -93,7 +93,6 @@ def test_procs_argument(n):
     assert gr.run(main, procs=n) == (n, n)
 
 
-@pytest.mark.xfail(strict=False, reason="known bug: run(procs=1024) hangs at start-up")
 def test_procs_upper_bound_is_accepted():
     assert gr.run(gr.procs, procs=1024) == 1024
 

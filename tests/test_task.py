@@ -531,7 +531,6 @@ def _finish_unretrieved(exc, retrieve=None):
     return main
 
 
-@pytest.mark.xfail(strict=False, reason="known bug: the never-retrieved report is not written in this case")
 def test_never_retrieved_exception_is_reported(grun, capsys):
     # Several runs in a row: each failure is reported once, however many Task objects
     # came and went before (earlier tests, the warm-up run).

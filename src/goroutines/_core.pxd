@@ -42,11 +42,13 @@ cdef class M:
     cdef Task handoff         # the never-run task passed to a pooled worker, or None: exit
     cdef object cpus          # CPUs to pin the M's thread to, or None
     cdef bint want_worker     # set before switching to root: start a worker for handoff
+    cdef greenlet target      # the greenlet being switched to; cleared by whoever resumes
 
     cdef Task pick(self)
     cdef void cancel_started(self) noexcept
     cdef loop(self)
     cdef int switch_away(self, Task me) except -1
+    cdef int go_to_target(self) except -1
 
 
 cdef M _curm()

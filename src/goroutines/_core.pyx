@@ -29,6 +29,10 @@ from goroutines._topology import placement, pin_self
 
 PyGreenlet_Import()
 
+cdef extern from "greenlet/greenlet.h":
+    # The same call with a borrowed pointer: see M.go_to_target.
+    object _switch_borrowed "PyGreenlet_Switch"(void *g, void *args, void *kwargs)
+
 cdef extern from "Python.h":
     void PyObject_GC_Track(PyObject *op)
     void PyObject_GC_UnTrack(PyObject *op)
@@ -59,7 +63,6 @@ _run_lock = threading.Lock()
 
 
 @cython.final
-@cython.freelist(256)
 cdef class Task:
     """A lightweight task started by go().
 
@@ -227,7 +230,8 @@ cdef class M:
                     PyGreenlet_GetCurrent().parent = t.glet
                     return
                 self.pool.append(PyGreenlet_GetCurrent())
-                PyGreenlet_Switch(t.glet, NULL, NULL)
+                self.target = t.glet
+                self.go_to_target()
                 t = self.handoff
                 self.handoff = None
                 if t is None:
@@ -244,22 +248,32 @@ cdef class M:
             if nt is me:
                 return 0
             if nt.glet is not None:
-                PyGreenlet_Switch(nt.glet, NULL, NULL)
-                return 0
-            self.handoff = nt
-            if self.pool:
-                PyGreenlet_Switch(self.pool.pop(), NULL, NULL)
+                self.target = nt.glet
             else:
-                # A new greenlet inherits the recursion depth of the greenlet that first
-                # switches into it, so chains of parked tasks would add up to a
-                # RecursionError: let the shallow root greenlet start it.
-                self.want_worker = True
-                PyGreenlet_Switch(self.root, NULL, NULL)
-            return 0
+                self.handoff = nt
+                if self.pool:
+                    self.target = self.pool.pop()
+                else:
+                    # A new greenlet inherits the recursion depth of the greenlet that
+                    # first switches into it, so chains of parked tasks would add up to a
+                    # RecursionError: let the shallow root greenlet start it.
+                    self.want_worker = True
+                    self.target = self.root
+            return self.go_to_target()
+
+    cdef int go_to_target(self) except -1:
+        """Switch to self.target, holding no reference to it while we are suspended.
+
+        A suspended greenlet that kept the greenlet it switched to would keep it alive
+        after it died, and a dead greenlet keeps its parent: with workers that end into
+        the task they resume, that grew into one chain of dead greenlets per cancelled
+        task, freed recursively (a C stack overflow at 50k tasks)."""
+        _switch_borrowed(<PyObject *>self.target, NULL, NULL)
+        self.target = None  # we are running again: whoever switched here is done with it
+        return 0
 
     def thread_main(self):
         """Body of the M's OS thread (and of run() on the calling thread for M0)."""
-        cdef greenlet w, x
         gr_m_bind(self.cm)
         try:
             if self.cpus is not None:
@@ -271,21 +285,29 @@ cdef class M:
             # (want_worker) or because the M's last worker returned: the M is done.
             while self.want_worker:
                 self.want_worker = False
-                PyGreenlet_Switch(PyGreenlet_New(_worker_entry, self.root), NULL, NULL)
+                self.target = PyGreenlet_New(_worker_entry, self.root)
+                self.go_to_target()
             # Every task of this M has finished: retire the pooled workers before the
             # thread ends (greenlets left behind on a dead thread are never cleaned up).
             while self.pool:
-                x = self.pool.pop()
+                self.target = self.pool.pop()
                 self.handoff = None
-                PyGreenlet_Switch(x, NULL, NULL)
+                self.go_to_target()
         except BaseException as e:
             self.rt.abort(e)
         finally:
+            # Hold nothing of this thread's greenlets once it ends: greenlet would search
+            # the whole heap (gc.get_referrers) for whoever still refers to them.
+            self.root = None
+            self.target = None
+            self.pool = []
             gr_m_bind(NULL)
 
 
 def _worker_entry():
-    (<M>gr_m_current().obj).loop()
+    cdef M m = <M>gr_m_current().obj
+    m.target = None
+    m.loop()
 
 
 cdef M _curm():
