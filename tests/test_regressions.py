@@ -45,3 +45,25 @@ def test_many_cancelled_tasks_free_without_a_recursive_greenlet_chain():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "freed"
+
+
+def test_idle_runtime_does_not_spin():
+    # Ms out of work spin briefly (GR_SPIN_NS) before parking; an idle runtime must still
+    # park and cost next to no CPU, however long it stays idle.
+    code = textwrap.dedent(
+        """
+        import resource
+        import goroutines as gr
+        def main():
+            for _ in range(4):
+                gr.go(gr.sleep, 1.0)
+            gr.sleep(1.0)
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        gr.run(main, procs=2)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        print(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert float(out.stdout) < 0.25  # CPU seconds over one idle second: a spin would be ~1-2
