@@ -29,6 +29,7 @@ import queue
 import threading
 
 import pytest
+from _peers import on_asyncio, on_uvloop
 
 try:  # bench/conftest.py is importable as "conftest" when bench/ is the rootdir's child
     from conftest import ROUNDS
@@ -134,15 +135,6 @@ async def _aio_pingpong(n):
     return total
 
 
-def _asyncio_pingpong(n):
-    return lambda: asyncio.run(_aio_pingpong(n))
-
-
-def _uvloop_pingpong(n):
-    uvloop = pytest.importorskip("uvloop", minversion="0.18")
-    return lambda: uvloop.run(_aio_pingpong(n))
-
-
 def _trio_pingpong(n):
     trio = pytest.importorskip("trio")
 
@@ -195,8 +187,8 @@ PINGPONG = {
     "goroutines-procs1": _gr_pingpong(1),
     "goroutines-procs2": _gr_pingpong(2),
     "gevent": _gevent_pingpong,
-    "asyncio": _asyncio_pingpong,
-    "uvloop": _uvloop_pingpong,
+    "asyncio": on_asyncio(_aio_pingpong),
+    "uvloop": on_uvloop(_aio_pingpong),
     "trio": _trio_pingpong,
     "threads": _threads_pingpong,
 }
@@ -310,15 +302,6 @@ async def _aio_buffered(n, workers):
     return sum(await asyncio.gather(*cons))
 
 
-def _asyncio_buffered(n, workers):
-    return lambda: asyncio.run(_aio_buffered(n, workers))
-
-
-def _uvloop_buffered(n, workers):
-    uvloop = pytest.importorskip("uvloop", minversion="0.18")
-    return lambda: uvloop.run(_aio_buffered(n, workers))
-
-
 def _trio_buffered(n, workers):
     trio = pytest.importorskip("trio")
 
@@ -388,8 +371,8 @@ BUFFERED = {
     "goroutines-procs1": _gr_buffered(1),
     "goroutines-procs2": _gr_buffered(2),
     "gevent": _gevent_buffered,
-    "asyncio": _asyncio_buffered,
-    "uvloop": _uvloop_buffered,
+    "asyncio": on_asyncio(_aio_buffered),
+    "uvloop": on_uvloop(_aio_buffered),
     "trio": _trio_buffered,
     "threads": _threads_buffered,
 }
@@ -554,15 +537,6 @@ async def _aio_ring(hops):
     return winner
 
 
-def _asyncio_ring(hops):
-    return lambda: asyncio.run(_aio_ring(hops))
-
-
-def _uvloop_ring(hops):
-    uvloop = pytest.importorskip("uvloop", minversion="0.18")
-    return lambda: uvloop.run(_aio_ring(hops))
-
-
 def _trio_ring(hops):
     trio = pytest.importorskip("trio")
 
@@ -592,8 +566,8 @@ RING = {
     "goroutines-procs1": _gr_ring(1),
     "goroutines-procs2": _gr_ring(2),
     "gevent": _gevent_ring,
-    "asyncio": _asyncio_ring,
-    "uvloop": _uvloop_ring,
+    "asyncio": on_asyncio(_aio_ring),
+    "uvloop": on_uvloop(_aio_ring),
     "trio": _trio_ring,
 }
 

@@ -15,6 +15,7 @@ import concurrent.futures
 import os
 
 import pytest
+from _peers import on_asyncio, on_uvloop
 
 
 @pytest.fixture
@@ -54,17 +55,6 @@ async def _gather(n):
     await asyncio.gather(*ts)
 
 
-def _asyncio(n):
-    return lambda: asyncio.run(_gather(n))
-
-
-def _uvloop(n):
-    # uvloop.run (0.18+) builds its loop directly instead of installing
-    # uvloop's event loop policy, so the plain-asyncio entry keeps its loop.
-    uvloop = pytest.importorskip("uvloop", minversion="0.18")
-    return lambda: uvloop.run(_gather(n))
-
-
 def _trio(n):
     trio = pytest.importorskip("trio")
 
@@ -91,8 +81,8 @@ WORKLOADS = {
     "goroutines-procs1": _goroutines(1),
     "goroutines-procs2": _goroutines(2),
     "gevent": _gevent,
-    "asyncio": _asyncio,
-    "uvloop": _uvloop,
+    "asyncio": on_asyncio(_gather),
+    "uvloop": on_uvloop(_gather),
     "trio": _trio,
     "threads": _threads,
 }

@@ -114,10 +114,9 @@ static int try_recv(gr_chan *c, void **elem, gr_g **wake)
     return GR_CHAN_WOULDBLOCK;
 }
 
-static void enqueue(gr_waitq *q, gr_waiter *w, gr_g *g, gr_chan *c, void *elem, int32_t idx)
+static void enqueue(gr_waitq *q, gr_waiter *w, gr_g *g, void *elem, int32_t idx)
 {
     w->g = g;
-    w->c = c;
     w->elem = elem;
     w->idx = idx;
     w->ok = 0;
@@ -132,7 +131,7 @@ int gr_chan_send(gr_chan *c, gr_g *self, void *elem, int block)
     int rc = try_send(c, elem, &wake);
     if (rc == GR_CHAN_WOULDBLOCK && block) {
         gr_g_prepare_wait(self);
-        enqueue(&c->sendq, &self->waiter, self, c, elem, 0);
+        enqueue(&c->sendq, &self->waiter, self, elem, 0);
         rc = GR_CHAN_PARK;
     }
     gr_lock_release(&c->lock);
@@ -141,12 +140,21 @@ int gr_chan_send(gr_chan *c, gr_g *self, void *elem, int block)
     return rc;
 }
 
+/* After the park. A G woken by a channel peer was unlinked by that peer, under the lock,
+ * before the claim that set wake_reason, so only other wake-ups need the lock. */
+static void leave_queue(gr_chan *c, gr_waitq *q, gr_g *self)
+{
+    if (self->wake_reason == GR_WAKE_READY)
+        return;
+    gr_lock_acquire(&c->lock);
+    gr_waitq_remove(q, &self->waiter);
+    gr_lock_release(&c->lock);
+}
+
 int gr_chan_send_end(gr_chan *c, gr_g *self)
 {
     gr_waiter *w = &self->waiter;
-    gr_lock_acquire(&c->lock);
-    gr_waitq_remove(&c->sendq, w);
-    gr_lock_release(&c->lock);
+    leave_queue(c, &c->sendq, self);
     if (!w->success)
         return GR_CHAN_WOULDBLOCK;
     return w->ok ? GR_CHAN_OK : GR_CHAN_CLOSED;
@@ -159,7 +167,7 @@ int gr_chan_recv(gr_chan *c, gr_g *self, void **elem, int block)
     int rc = try_recv(c, elem, &wake);
     if (rc == GR_CHAN_WOULDBLOCK && block) {
         gr_g_prepare_wait(self);
-        enqueue(&c->recvq, &self->waiter, self, c, NULL, 0);
+        enqueue(&c->recvq, &self->waiter, self, NULL, 0);
         rc = GR_CHAN_PARK;
     }
     gr_lock_release(&c->lock);
@@ -171,9 +179,7 @@ int gr_chan_recv(gr_chan *c, gr_g *self, void **elem, int block)
 int gr_chan_recv_end(gr_chan *c, gr_g *self, void **elem)
 {
     gr_waiter *w = &self->waiter;
-    gr_lock_acquire(&c->lock);
-    gr_waitq_remove(&c->recvq, w);
-    gr_lock_release(&c->lock);
+    leave_queue(c, &c->recvq, self);
     *elem = w->elem;
     w->elem = NULL;
     if (!w->success)
@@ -272,7 +278,7 @@ int gr_select(gr_selcase *cases, uint32_t n, const uint32_t *pollorder, gr_waite
         gr_g_prepare_wait(self);
         for (uint32_t i = 0; i < n; i++) {
             gr_selcase *sc = &cases[i];
-            enqueue(sc->send ? &sc->c->sendq : &sc->c->recvq, &ws[i], self, sc->c,
+            enqueue(sc->send ? &sc->c->sendq : &sc->c->recvq, &ws[i], self,
                     sc->send ? sc->elem : NULL, (int32_t)i);
         }
         fired = -1;

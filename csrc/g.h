@@ -34,8 +34,6 @@ typedef struct gr_waiter {
     gr_g *g;
     struct gr_waiter *next, *prev;
     void *elem;          /* the value handed over (channels) */
-    struct gr_chan *c;   /* select: the case's channel */
-    int64_t n;           /* semaphores: permits wanted */
     int32_t idx;         /* select: the case's index */
     uint32_t ok;         /* channels: 0 when woken by close */
     uint32_t linked;

@@ -1,7 +1,5 @@
 """select: readiness, randomness, closed channels, defaults/timeouts, contention."""
 import collections
-import faulthandler
-import signal
 
 import pytest
 
@@ -11,23 +9,7 @@ from goroutines import Chan, ChanClosed, Recv, Send
 PROCS = [1, 2]
 
 
-@pytest.fixture(autouse=True)
-def _hang_guard():
-    """Fail a hung test after 60 s; kill the process (with tracebacks) after 90 s in
-    case the main thread is stuck in C and never runs the SIGALRM handler."""
-
-    def on_alarm(signum, frame):
-        raise TimeoutError("test hung for 60 s")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(60)
-    faulthandler.dump_traceback_later(90, exit=True)
-    try:
-        yield
-    finally:
-        faulthandler.cancel_dump_traceback_later()
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+pytestmark = pytest.mark.usefixtures("guard")  # a hang fails the test (conftest.py)
 
 
 @pytest.mark.parametrize("procs", PROCS)

@@ -98,6 +98,9 @@ cdef class Chan:
 
     def send(self, value) -> None:
         """Send value, waiting for room or for a receiver. Raises ChanClosed."""
+        self._send(value)
+
+    cdef int _send(self, value) except -1:
         cdef M m = _running()
         cdef Task t = m.cur
         _check_cancel(m, t)
@@ -107,7 +110,7 @@ cdef class Chan:
             _park(m, t, "chan send")
             rc = gr_chan_send_end(self.c, &t.g)
         if rc == GR_CHAN_OK:
-            return
+            return 0
         Py_DECREF(value)
         if rc == GR_CHAN_CLOSED:
             raise ChanClosed("send on closed channel")
@@ -116,6 +119,9 @@ cdef class Chan:
 
     def recv(self):
         """Receive a value, waiting for one. Raises ChanClosed once closed and drained."""
+        return self._recv()
+
+    cdef object _recv(self):
         cdef M m = _running()
         cdef Task t = m.cur
         cdef void *p = NULL
@@ -149,7 +155,7 @@ cdef class Chan:
 
     def __next__(self):
         try:
-            return self.recv()
+            return self._recv()
         except ChanClosed:
             raise StopIteration from None
 
