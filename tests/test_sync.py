@@ -1,7 +1,12 @@
 """Sync primitives: Mutex, RWMutex, WaitGroup, Once, Semaphore, Event, TaskGroup,
 after, Ticker, and deadlock detection of tasks parked on them."""
 
+import sys
+
 import pytest
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup, ExceptionGroup
 
 import goroutines as gr
 
