@@ -269,6 +269,7 @@ cdef class M:
         the task they resume, that grew into one chain of dead greenlets per cancelled
         task, freed recursively (a C stack overflow at 50k tasks)."""
         _switch_borrowed(<PyObject *>self.target, NULL, NULL)
+        gr_asan_after_switch()
         self.target = None  # we are running again: whoever switched here is done with it
         return 0
 
@@ -305,6 +306,7 @@ cdef class M:
 
 
 def _worker_entry():
+    gr_asan_after_switch()
     cdef M m = <M>gr_m_current().obj
     m.target = None
     m.loop()

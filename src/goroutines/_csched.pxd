@@ -149,6 +149,10 @@ cdef extern from "sync.h" nogil:
     int gr_rwmutex_unlock(gr_rwmutex *rw)
 
 
+cdef extern from "asan.h" nogil:
+    void gr_asan_after_switch()
+
+
 cdef extern from "greenlet/greenlet.h":
     ctypedef class greenlet.greenlet [object PyGreenlet]:
         pass
