@@ -3,6 +3,7 @@ import collections
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 import goroutines as gr
 from goroutines import Chan, ChanClosed, Recv, Send
@@ -241,136 +242,189 @@ def _settle():
         gr.gosched()
 
 
-def _run_model(cap, ops):
-    """Run ops against a Chan inside one gr.run (procs=1, so task order is deterministic
-    enough: spawned tasks run to their park point on gosched) and against a model."""
+class _ChanModel:
+    """A Chan and a sequential model of it, stepped one operation at a time from inside
+    a task at procs=1 (spawned tasks run to their park point on _settle)."""
 
-    def main():
-        ch = Chan(cap)
-        buf = collections.deque()
-        parked_recv = collections.deque()  # Tasks parked receiving (FIFO)
-        parked_send = collections.deque()  # (Task, value) parked sending (FIFO)
-        closed = False
-        expected_recv_results = {}  # task -> expected value
+    def __init__(self, cap):
+        self.cap = cap
+        self.ch = Chan(cap)
+        self.buf = collections.deque()
+        self.parked_recv = collections.deque()  # tasks parked receiving (FIFO)
+        self.parked_send = collections.deque()  # (task, value) parked sending (FIFO)
+        self.closed = False
 
-        def do_recv():
-            try:
-                return ("ok", ch.recv())
-            except ChanClosed:
-                return ("closed", None)
+    def _do_recv(self):
+        try:
+            return ("ok", self.ch.recv())
+        except ChanClosed:
+            return ("closed", None)
 
-        def do_send(v):
-            try:
-                ch.send(v)
-                return ("ok", None)
-            except ChanClosed:
-                return ("closed", None)
+    def _do_send(self, v):
+        try:
+            self.ch.send(v)
+            return ("ok", None)
+        except ChanClosed:
+            return ("closed", None)
 
-        for op in ops:
-            kind = op[0]
-            if kind == "send":
-                v = op[1]
-                if closed:
-                    with pytest.raises(ChanClosed):
-                        gr.select(Send(ch, v), default=True)
-                    continue
-                i, got, ok = gr.select(Send(ch, v), default=True)
-                if parked_recv:
-                    assert (i, ok) == (0, True)
-                    t = parked_recv.popleft()
-                    _settle()
-                    assert t.done() and t.result() == ("ok", v)
-                elif len(buf) < cap:
-                    assert (i, ok) == (0, True)
-                    buf.append(v)
-                else:
-                    assert (i, got, ok) == (-1, None, False), "non-blocking send must fail"
-            elif kind == "recv":
-                i, got, ok = gr.select(Recv(ch), default=True)
-                if buf:
-                    assert (i, got, ok) == (0, buf.popleft(), True)
-                    if parked_send:  # a parked sender moves into the freed slot
-                        t, sv = parked_send.popleft()
-                        buf.append(sv)
-                        _settle()
-                        assert t.done() and t.result() == ("ok", None)
-                elif parked_send:
-                    t, sv = parked_send.popleft()
-                    assert (i, got, ok) == (0, sv, True)
-                    _settle()
-                    assert t.done() and t.result() == ("ok", None)
-                elif closed:
-                    assert (i, got, ok) == (0, None, False)
-                else:
-                    assert (i, got, ok) == (-1, None, False)
-            elif kind == "close":
-                if closed:
-                    with pytest.raises(ChanClosed):
-                        ch.close()
-                    continue
-                ch.close()
-                closed = True
+    def _refill_from_parked_sender(self):
+        # A receive freed a buffer slot: the first parked sender moves its value in.
+        if self.parked_send:
+            t, sv = self.parked_send.popleft()
+            self.buf.append(sv)
+            _settle()
+            assert t.done() and t.result() == ("ok", None)
+
+    def step(self, op):
+        ch, buf = self.ch, self.buf
+        kind = op[0]
+        if kind == "send":
+            v = op[1]
+            if self.closed:
+                with pytest.raises(ChanClosed):
+                    gr.select(Send(ch, v), default=True)
+                return
+            i, got, ok = gr.select(Send(ch, v), default=True)
+            if self.parked_recv:
+                assert (i, ok) == (0, True)
+                t = self.parked_recv.popleft()
                 _settle()
-                while parked_recv:
-                    t = parked_recv.popleft()
-                    assert t.done() and t.result() == ("closed", None)
-                while parked_send:
-                    t, _ = parked_send.popleft()
-                    assert t.done() and t.result() == ("closed", None)
-                assert ch.closed
-            elif kind == "len":
-                assert len(ch) == len(buf)
-                assert ch.closed == closed
-            elif kind == "park_recv":
-                t = gr.go(do_recv)
+                assert t.done() and t.result() == ("ok", v)
+            elif len(buf) < self.cap:
+                assert (i, ok) == (0, True)
+                buf.append(v)
+            else:
+                assert (i, got, ok) == (-1, None, False), "non-blocking send must fail"
+        elif kind == "recv":
+            i, got, ok = gr.select(Recv(ch), default=True)
+            if buf:
+                assert (i, got, ok) == (0, buf.popleft(), True)
+                self._refill_from_parked_sender()
+            elif self.parked_send:
+                t, sv = self.parked_send.popleft()
+                assert (i, got, ok) == (0, sv, True)
                 _settle()
-                if buf:
-                    assert t.done() and t.result() == ("ok", buf.popleft())
-                    if parked_send:
-                        pt, sv = parked_send.popleft()
-                        buf.append(sv)
-                        _settle()
-                        assert pt.done()
-                elif parked_send:
-                    pt, sv = parked_send.popleft()
-                    assert t.done() and t.result() == ("ok", sv)
-                    _settle()
-                    assert pt.done() and pt.result() == ("ok", None)
-                elif closed:
-                    assert t.done() and t.result() == ("closed", None)
-                else:
-                    assert not t.done()
-                    parked_recv.append(t)
-            elif kind == "park_send":
-                v = op[1]
-                t = gr.go(do_send, v)
-                _settle()
-                if closed:
-                    assert t.done() and t.result() == ("closed", None)
-                elif parked_recv:
-                    rt = parked_recv.popleft()
-                    _settle()
-                    assert t.done() and t.result() == ("ok", None)
-                    assert rt.done() and rt.result() == ("ok", v)
-                elif len(buf) < cap:
-                    assert t.done() and t.result() == ("ok", None)
-                    buf.append(v)
-                else:
-                    assert not t.done()
-                    parked_send.append((t, v))
-            assert len(ch) == len(buf)
-        # Drain so the run ends cleanly: close wakes whatever is still parked.
-        if not closed:
+                assert t.done() and t.result() == ("ok", None)
+            elif self.closed:
+                assert (i, got, ok) == (0, None, False)
+            else:
+                assert (i, got, ok) == (-1, None, False)
+        elif kind == "close":
+            if self.closed:
+                with pytest.raises(ChanClosed):
+                    ch.close()
+                return
             ch.close()
+            self.closed = True
+            _settle()
+            while self.parked_recv:
+                t = self.parked_recv.popleft()
+                assert t.done() and t.result() == ("closed", None)
+            while self.parked_send:
+                t, _ = self.parked_send.popleft()
+                assert t.done() and t.result() == ("closed", None)
+            assert ch.closed
+        elif kind == "len":
+            assert len(ch) == len(buf)
+            assert ch.closed == self.closed
+        elif kind == "park_recv":
+            t = gr.go(self._do_recv)
+            _settle()
+            if buf:
+                assert t.done() and t.result() == ("ok", buf.popleft())
+                self._refill_from_parked_sender()
+            elif self.parked_send:
+                pt, sv = self.parked_send.popleft()
+                assert t.done() and t.result() == ("ok", sv)
+                _settle()
+                assert pt.done() and pt.result() == ("ok", None)
+            elif self.closed:
+                assert t.done() and t.result() == ("closed", None)
+            else:
+                assert not t.done()
+                self.parked_recv.append(t)
+        elif kind == "park_send":
+            v = op[1]
+            t = gr.go(self._do_send, v)
+            _settle()
+            if self.closed:
+                assert t.done() and t.result() == ("closed", None)
+            elif self.parked_recv:
+                rt = self.parked_recv.popleft()
+                _settle()
+                assert t.done() and t.result() == ("ok", None)
+                assert rt.done() and rt.result() == ("ok", v)
+            elif len(buf) < self.cap:
+                assert t.done() and t.result() == ("ok", None)
+                buf.append(v)
+            else:
+                assert not t.done()
+                self.parked_send.append((t, v))
+        assert len(ch) == len(buf)
+
+    def finish(self):
+        """Close the channel so that whatever is still parked on it finishes."""
+        if not self.closed:
+            self.step(("close",))
+
+
+class ChanMachine(RuleBasedStateMachine):
+    """The model above as a hypothesis state machine: each rule is one operation."""
+
+    model = None
+
+    @initialize(cap=st.integers(0, 3))
+    def make(self, cap):
+        self.model = _ChanModel(cap)
+
+    @rule(v=st.integers(0, 1000))
+    def send(self, v):
+        self.model.step(("send", v))
+
+    @rule()
+    def recv(self):
+        self.model.step(("recv",))
+
+    @rule()
+    def close(self):
+        self.model.step(("close",))
+
+    @rule()
+    def park_recv(self):
+        self.model.step(("park_recv",))
+
+    @rule(v=st.integers(0, 1000))
+    def park_send(self, v):
+        self.model.step(("park_send", v))
+
+    @invariant()
+    def length_matches(self):
+        if self.model is not None:
+            self.model.step(("len",))
+
+    def teardown(self):
+        if self.model is not None:
+            self.model.finish()
+
+
+def test_chan_state_machine():
+    # hypothesis drives the machine from inside one task, so rules may park and spawn.
+    machine_settings = settings(
+        max_examples=120, stateful_step_count=30, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    assert gr.run(lambda: run_state_machine_as_test(ChanMachine, settings=machine_settings) or True, procs=1)
+
+
+def _run_model(cap, ops):
+    def main():
+        model = _ChanModel(cap)
+        for op in ops:
+            model.step(op)
+        model.finish()
         return True
 
     assert gr.run(main, procs=1)
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cap=st.integers(0, 3), ops=st.lists(_op, max_size=40))
-def test_chan_matches_sequential_model(cap, ops):
-    _run_model(cap, ops)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
