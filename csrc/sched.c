@@ -385,8 +385,10 @@ static gr_g *next_local(gr_m *m)
         run_timers(m, gr_nanotime());
     if (p->schedtick % GR_FAIR_TICKS == 0 && gr_globalq_len(&s->gq)) {
         uint32_t n;
-        if ((g = gr_globalq_get_batch(&s->gq, 1, &n)))
+        if ((g = gr_globalq_get_batch(&s->gq, 1, &n))) {
+            GR_STAT_INC(p->stats.from_global);
             return g;
+        }
     }
     if (atomic_load_explicit(&p->inbox, memory_order_relaxed))
         drain_inbox(p);
@@ -416,6 +418,7 @@ static gr_g *take_global(gr_m *m)
     gr_g *g = gr_globalq_get_batch(&s->gq, want > GR_GLOBAL_BATCH ? GR_GLOBAL_BATCH : (uint32_t)want, &n);
     if (!g)
         return NULL;
+    GR_STAT_ADD(m->p->stats.from_global, n);
     /* Our ring is empty here (next_local found nothing), and a batch fits in half of it. */
     for (gr_g *rest = g->schedlink; rest;) {
         gr_g *next = rest->schedlink;
@@ -623,6 +626,7 @@ void gr_sched_pstats(gr_sched *s, int i, gr_pstats_snapshot *o)
     o->finished = GR_STAT_GET(st->finished);
     o->executed = GR_STAT_GET(st->executed);
     o->stolen = GR_STAT_GET(st->stolen);
+    o->from_global = GR_STAT_GET(st->from_global);
     o->steals_local = GR_STAT_GET(st->steals_local);
     o->steals_remote = GR_STAT_GET(st->steals_remote);
     o->task_parks = GR_STAT_GET(st->task_parks);

@@ -16,6 +16,7 @@ typedef struct gr_pstats {
     _Atomic uint64_t finished;      /* G's that finished on this P */
     _Atomic uint64_t executed;      /* times this P handed a G to its M (first runs and resumes) */
     _Atomic uint64_t stolen;        /* G's this P took from other Ps */
+    _Atomic uint64_t from_global;   /* G's this P took from the global queue */
     _Atomic uint64_t steals_local;  /* successful steals from a P on the same NUMA node */
     _Atomic uint64_t steals_remote; /* ... from a P on another node */
     _Atomic uint64_t task_parks;    /* times a G parked on this P */
@@ -24,7 +25,8 @@ typedef struct gr_pstats {
 
 /* A plain copy for readers (the Cython layer turns it into a dict). */
 typedef struct gr_pstats_snapshot {
-    uint64_t spawned, finished, executed, stolen, steals_local, steals_remote, task_parks, mparks;
+    uint64_t spawned, finished, executed, stolen, from_global, steals_local, steals_remote;
+    uint64_t task_parks, mparks;
     uint64_t runq_len;
 } gr_pstats_snapshot;
 

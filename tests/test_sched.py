@@ -12,7 +12,7 @@ import goroutines as gr
 
 pytestmark = pytest.mark.usefixtures("guard")
 
-PER_P_KEYS = {"executed", "stolen", "steals_local", "steals_remote", "parks", "m_parks", "spawned", "finished", "runq_len"}
+PER_P_KEYS = {"executed", "stolen", "from_global", "steals_local", "steals_remote", "parks", "m_parks", "spawned", "finished", "runq_len"}
 TOP_KEYS = {
     "procs",
     "tasks_spawned",
@@ -421,3 +421,18 @@ def test_work_spreads_to_both_procs(record_property):
             break
     record_property("attempts", len(attempts))
     assert all(e > 0 for e in executed) and s["steals"] > 0, attempts
+
+
+def test_burst_reaches_the_other_proc_through_stealing_or_the_global_queue():
+    # One task spawns a burst that overflows its ring. The other P never spawned anything,
+    # so every task it ran came from a steal or from the global queue.
+    def main():
+        for t in [gr.go(sum, range(100)) for _ in range(20000)]:
+            t.join()
+        return gr.stats(), gr.current().id
+
+    s, _ = gr.run(main, procs=2)
+    idle = min(s["procs"], key=lambda p: p["spawned"])
+    assert idle["spawned"] <= 1  # main itself may have been spawned there
+    assert idle["executed"] - idle["parks"] <= idle["stolen"] + idle["from_global"] + idle["spawned"]
+    assert sum(p["from_global"] for p in s["procs"]) > 0

@@ -682,6 +682,7 @@ def stats() -> dict:
         per.append({
             "executed": snap.executed,
             "stolen": snap.stolen,
+            "from_global": snap.from_global,
             "steals_local": snap.steals_local,
             "steals_remote": snap.steals_remote,
             "parks": snap.task_parks,

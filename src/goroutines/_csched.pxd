@@ -29,7 +29,7 @@ cdef extern from "g.h" nogil:
 
 cdef extern from "stats.h" nogil:
     ctypedef struct gr_pstats_snapshot:
-        uint64_t spawned, finished, executed, stolen, steals_local, steals_remote
+        uint64_t spawned, finished, executed, stolen, from_global, steals_local, steals_remote
         uint64_t task_parks, mparks, runq_len
 
 
