@@ -64,6 +64,7 @@ struct gr_g {
     uint32_t started_linked;   /* owner-only: on its M's started list */
     int64_t timer_when;
     gr_lock lock;              /* guards joiners and the DONE transition */
+    uint32_t park_reason;      /* what it is parked on: a code of the Python layer's */
     gr_waitq joiners;
     gr_waiter waiter;          /* this G's place in the wait queue it is parked on */
     gr_g *started_next, *started_prev; /* owner M's list of started, unfinished Gs */

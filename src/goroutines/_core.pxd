@@ -12,7 +12,6 @@ cdef class Task:
     cdef object _result
     cdef object _exc
     cdef greenlet glet         # its worker greenlet once it has parked, until it finishes
-    cdef str reason            # what it is parked on, for deadlock reports
     cdef bint retrieved
     cdef str _name             # set at finish only when needed (a failure to report)
 
@@ -51,9 +50,16 @@ cdef class M:
     cdef int go_to_target(self) except -1
 
 
+# What a task is parked on (gr_g.park_reason), named in reprs and deadlock reports.
+cdef enum:
+    PARK_NONE, PARK_JOIN, PARK_SLEEP, PARK_WAKEUP, PARK_CHAN_SEND, PARK_CHAN_RECV
+    PARK_SELECT, PARK_MUTEX, PARK_SEMAPHORE, PARK_WAITGROUP, PARK_EVENT
+    PARK_RWMUTEX_READ, PARK_RWMUTEX_WRITE, PARK_BLOCKING
+
+
 cdef M _curm()
 cdef M _running()
-cdef int _park(M m, Task t, str reason) except -1
+cdef int _park(M m, Task t, int reason) except -1
 cdef int _unwait(M m, Task t) except -1
 cdef int _check_cancel(M m, Task t) except -1
 cdef int64_t _deadline(object seconds, str what) except -2

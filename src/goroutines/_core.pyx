@@ -59,6 +59,9 @@ class Deadlock(RuntimeError):
 
 
 cdef Runtime _rt = None
+_PARK_REASONS = ("", "join", "sleep", "wake-up", "chan send", "chan receive", "select", "mutex",
+                 "semaphore", "waitgroup", "event", "rwmutex read", "rwmutex write",
+                 "blocking call")
 _run_lock = threading.Lock()
 
 
@@ -138,7 +141,7 @@ cdef class Task:
                 gr_g_join_end(&self.g, &me.g)
                 _unwait(m, me)
                 raise MemoryError()
-            _park(m, me, "join")
+            _park(m, me, PARK_JOIN)
             gr_timer_disarm(m.cm, &me.g)
             gr_g_join_end(&self.g, &me.g)
         else:
@@ -150,7 +153,8 @@ cdef class Task:
 
     def __repr__(self):
         if not gr_g_done(&self.g):
-            state = "parked on " + self.reason if self.reason else "running" if gr_g_started(&self.g) else "pending"
+            reason = self.g.park_reason
+            state = "parked on " + _PARK_REASONS[reason] if reason else "running" if gr_g_started(&self.g) else "pending"
         elif isinstance(self._exc, Cancelled):
             state = "cancelled"
         elif self._exc is not None:
@@ -372,24 +376,24 @@ cdef void _finish(M m, Task t, object result, object exc) noexcept:
     Py_DECREF(t)  # the runtime's reference, taken in go()
 
 
-cdef int _park(M m, Task t, str reason) except -1:
+cdef int _park(M m, Task t, int reason) except -1:
     """Park the running task t. The caller has called gr_g_prepare_wait and published t
     in its wait lists; this returns once a waker has readied t."""
     if t.glet is None:
         t.glet = PyGreenlet_GetCurrent()
         gr_m_track(m.cm, &t.g)
-    t.reason = reason
+    t.g.park_reason = reason
     gr_g_parked(m.cm, &t.g)
     m.switch_away(t)
     m.cur = t
-    t.reason = None
+    t.g.park_reason = PARK_NONE
     return 0
 
 
 cdef int _unwait(M m, Task t) except -1:
     """Take back a wait that was prepared but turned out unnecessary."""
     if not gr_g_claim(&t.g, GR_WAKE_NONE):
-        _park(m, t, "wake-up")  # someone readied us meanwhile: consume that ready
+        _park(m, t, PARK_WAKEUP)  # someone readied us meanwhile: consume that ready
     return 0
 
 
@@ -625,7 +629,7 @@ def sleep(seconds) -> None:
     if deadline > 0 and gr_timer_arm(m.cm, &t.g, deadline) != 0:
         _unwait(m, t)
         raise MemoryError()
-    _park(m, t, "sleep")
+    _park(m, t, PARK_SLEEP)
     gr_timer_disarm(m.cm, &t.g)
     _check_cancel(m, t)
 

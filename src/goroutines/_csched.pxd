@@ -11,6 +11,7 @@ cdef extern from "g.h" nogil:
         uint64_t id
         void *obj
         uint32_t wake_reason
+        uint32_t park_reason
         gr_g *started_next
 
     enum:

@@ -13,7 +13,7 @@ import threading
 cimport cython
 
 from goroutines._csched cimport *
-from goroutines._core cimport M, Task, _running, _park, _check_cancel
+from goroutines._core cimport *
 
 _IDLE_TIMEOUT = 10.0
 
@@ -110,7 +110,7 @@ def blocking(fn, *args, **kwargs):
     gr_sched_external_add(m.rt.s, 1)  # keeps the deadlock detector quiet meanwhile
     _pool.submit(call)
     while gr_latch_wait(&call.done, &t.g, 1) == 0:
-        _park(m, t, "blocking call")
+        _park(m, t, PARK_BLOCKING)
         if gr_latch_wait_end(&call.done, &t.g):
             break
     gr_sched_external_add(m.rt.s, -1)

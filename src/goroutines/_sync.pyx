@@ -16,7 +16,7 @@ from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memset
 
 from goroutines._csched cimport *
-from goroutines._core cimport M, Task, _running, _park, _check_cancel, _deadline
+from goroutines._core cimport *
 from goroutines._core import go, sleep, Cancelled
 
 PyGreenlet_Import()
@@ -35,7 +35,7 @@ class ChanClosed(Exception):
 ctypedef int (*wait_end_fn)(void *obj, gr_g *self) noexcept nogil
 
 
-cdef bint _block(M m, Task t, void *obj, wait_end_fn end, int64_t deadline, str reason) except -1:
+cdef bint _block(M m, Task t, void *obj, wait_end_fn end, int64_t deadline, int reason) except -1:
     """t has been queued by a primitive: park until it is granted (True) or the deadline
     passes (False). Cancellation raises Cancelled, unless the grant won the race: then the
     cancellation stays pending for the next park point."""
@@ -107,7 +107,7 @@ cdef class Chan:
         Py_INCREF(value)
         cdef int rc = gr_chan_send(self.c, &t.g, <void *>value, 1)
         if rc == GR_CHAN_PARK:
-            _park(m, t, "chan send")
+            _park(m, t, PARK_CHAN_SEND)
             rc = gr_chan_send_end(self.c, &t.g)
         if rc == GR_CHAN_OK:
             return 0
@@ -128,7 +128,7 @@ cdef class Chan:
         _check_cancel(m, t)
         cdef int rc = gr_chan_recv(self.c, &t.g, &p, 1)
         if rc == GR_CHAN_PARK:
-            _park(m, t, "chan receive")
+            _park(m, t, PARK_CHAN_RECV)
             rc = gr_chan_recv_end(self.c, &t.g, &p)
         if rc == GR_CHAN_OK:
             return _take(p)
@@ -244,7 +244,7 @@ def select(*cases, default=False, timeout=None):
                 if fired < 0:
                     raise MemoryError()
             else:
-                _park(m, t, "select")
+                _park(m, t, PARK_SELECT)
                 gr_timer_disarm(m.cm, &t.g)
                 fired = gr_select_end(sc, n, ws)
         for i in range(n):  # give back the values of the sends that did not happen
@@ -287,7 +287,7 @@ cdef class Mutex:
         cdef Task t = m.cur
         _check_cancel(m, t)
         if gr_sema_acquire(&self.s, &t.g, 1) == 0:
-            _block(m, t, &self.s, <wait_end_fn>gr_sema_acquire_end, -1, "mutex")
+            _block(m, t, &self.s, <wait_end_fn>gr_sema_acquire_end, -1, PARK_MUTEX)
 
     def try_lock(self) -> bool:
         """Acquire the lock if it is free, without waiting."""
@@ -335,7 +335,7 @@ cdef class Semaphore:
         cdef int rc = gr_sema_acquire(&self.s, &t.g, deadline != 0)
         if rc != 0:
             return rc == 1
-        return _block(m, t, &self.s, <wait_end_fn>gr_sema_acquire_end, deadline, "semaphore")
+        return _block(m, t, &self.s, <wait_end_fn>gr_sema_acquire_end, deadline, PARK_SEMAPHORE)
 
     def release(self) -> None:
         if gr_sema_release(&self.s) != 0:
@@ -353,7 +353,7 @@ cdef class Semaphore:
         self.release()
 
 
-cdef bint _latch_wait(gr_latch *l, object timeout, str reason) except -1:
+cdef bint _latch_wait(gr_latch *l, object timeout, int reason) except -1:
     cdef M m = _running()
     cdef Task t = m.cur
     cdef int64_t deadline = _deadline(timeout, "timeout")
@@ -395,7 +395,7 @@ cdef class WaitGroup:
 
     def wait(self, timeout=None) -> bool:
         """Park until the counter is zero; False if ``timeout`` seconds pass first."""
-        return _latch_wait(&self.l, timeout, "waitgroup")
+        return _latch_wait(&self.l, timeout, PARK_WAITGROUP)
 
     @property
     def count(self) -> int:
@@ -428,7 +428,7 @@ cdef class Event:
 
     def wait(self, timeout=None) -> bool:
         """Park until the flag is set; False if ``timeout`` seconds pass first."""
-        return _latch_wait(&self.l, timeout, "event")
+        return _latch_wait(&self.l, timeout, PARK_EVENT)
 
 
 @cython.final
@@ -452,14 +452,14 @@ cdef class RWMutex:
         cdef Task t = m.cur
         _check_cancel(m, t)
         if gr_rwmutex_lock(&self.rw, &t.g, 1) == 0:
-            _block(m, t, &self.rw, <wait_end_fn>gr_rwmutex_lock_end, -1, "rwmutex write")
+            _block(m, t, &self.rw, <wait_end_fn>gr_rwmutex_lock_end, -1, PARK_RWMUTEX_WRITE)
 
     def rlock(self) -> None:
         cdef M m = _running()
         cdef Task t = m.cur
         _check_cancel(m, t)
         if gr_rwmutex_rlock(&self.rw, &t.g, 1) == 0:
-            _block(m, t, &self.rw, <wait_end_fn>gr_rwmutex_rlock_end, -1, "rwmutex read")
+            _block(m, t, &self.rw, <wait_end_fn>gr_rwmutex_rlock_end, -1, PARK_RWMUTEX_READ)
 
     def try_lock(self) -> bool:
         return gr_rwmutex_lock(&self.rw, NULL, 0) == 1
