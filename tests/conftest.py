@@ -59,6 +59,29 @@ def guard():
 
 
 @pytest.fixture
+def foreign_thread_errors():
+    """``foreign_thread_errors(*calls)`` runs each call on a plain thread (not an M) and
+    returns the messages of the RuntimeErrors they raised."""
+
+    def run(*calls):
+        errors = []
+
+        def other():
+            for call in calls:
+                try:
+                    call()
+                except RuntimeError as e:
+                    errors.append(str(e))
+
+        th = threading.Thread(target=other)
+        th.start()
+        th.join()
+        return errors
+
+    return run
+
+
+@pytest.fixture
 def go_elsewhere():
     def start(fn, *args, **kwargs):
         here = threading.get_ident()

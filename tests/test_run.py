@@ -265,21 +265,9 @@ def test_api_is_unusable_again_after_run_returns():
         gr.num_tasks()
 
 
-def test_task_only_calls_from_a_foreign_thread_during_run(grun):
+def test_task_only_calls_from_a_foreign_thread_during_run(grun, foreign_thread_errors):
     def main():
-        seen = []
-
-        def other():
-            for call in (gr.gosched, gr.current, lambda: gr.sleep(0.01)):
-                try:
-                    call()
-                except RuntimeError as e:
-                    seen.append(str(e))
-
-        th = threading.Thread(target=other)
-        th.start()
-        th.join()
-        return seen
+        return foreign_thread_errors(gr.gosched, gr.current, lambda: gr.sleep(0.01))
 
     seen = grun(main)
     assert len(seen) == 3
@@ -329,7 +317,8 @@ def test_interrupt_in_a_child_aborts_the_run(grun, exc_type):
         raise err
 
     def main():
-        sleepers = [gr.go(sleeper, i) for i in range(5)]
+        for i in range(5):
+            gr.go(sleeper, i)
         while len(log) < 5:
             gr.sleep(0)
         gr.go(bomb)

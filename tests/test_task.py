@@ -309,21 +309,10 @@ def test_join_self_raises(grun):
     assert grun(main) == "child ok"
 
 
-def test_join_of_unfinished_task_outside_a_task(grun):
+def test_join_of_unfinished_task_outside_a_task(grun, foreign_thread_errors):
     def main():
         t = gr.go(gr.sleep, 1000)
-        errors = []
-
-        def other():
-            for call in (t.join, lambda: t.join(timeout=0.01)):
-                try:
-                    call()
-                except RuntimeError as e:
-                    errors.append(str(e))
-
-        th = threading.Thread(target=other)
-        th.start()
-        th.join()
+        errors = foreign_thread_errors(t.join, lambda: t.join(timeout=0.01))
         t.cancel()
         return errors
 
