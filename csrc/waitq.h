@@ -52,7 +52,4 @@ static inline gr_waiter *gr_waitq_claim(gr_waitq *q, uint32_t reason)
     return NULL;
 }
 
-/* The first waiter, without claiming it (semaphores look at what it wants first). */
-static inline gr_waiter *gr_waitq_peek(gr_waitq *q) { return q->head; }
-
 #endif
