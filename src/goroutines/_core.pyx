@@ -244,7 +244,6 @@ cdef class M:
     cdef int switch_away(self, Task me) except -1:
         """Run something else until `me` is scheduled again (called in me's greenlet)."""
         cdef Task nt
-        cdef greenlet w
         while True:
             nt = self.pick()
             if nt is None:
