@@ -20,3 +20,15 @@ def on_uvloop(make_coro):
         return lambda: uvloop.run(make_coro(*args))
 
     return factory
+
+
+def on_goroutines(procs, make_main):
+    """A workload factory: ``factory(*args)`` returns a callable running the task
+    ``make_main(gr, *args)`` returns under ``goroutines.run`` with ``procs``."""
+
+    def factory(*args):
+        gr = pytest.importorskip("goroutines")
+        main = make_main(gr, *args)
+        return lambda: gr.run(main, procs=procs)
+
+    return factory

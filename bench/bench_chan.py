@@ -29,7 +29,7 @@ import queue
 import threading
 
 import pytest
-from _peers import on_asyncio, on_uvloop
+from _peers import on_asyncio, on_goroutines, on_uvloop
 
 try:  # bench/conftest.py is importable as "conftest" when bench/ is the rootdir's child
     from conftest import ROUNDS
@@ -66,8 +66,7 @@ def measure_ops(benchmark):
 
 
 def _gr_pingpong(procs):
-    def workload(n):
-        gr = pytest.importorskip("goroutines")
+    def make_main(gr, n):
 
         def main():
             ping, pong = gr.Chan(), gr.Chan()
@@ -84,9 +83,9 @@ def _gr_pingpong(procs):
             ping.close()
             return total
 
-        return lambda: gr.run(main, procs=procs)
+        return main
 
-    return workload
+    return on_goroutines(procs, make_main)
 
 
 def _gevent_pingpong(n):
@@ -214,8 +213,7 @@ def _split(n, k):
 
 
 def _gr_buffered(procs):
-    def workload(n, workers):
-        gr = pytest.importorskip("goroutines")
+    def make_main(gr, n, workers):
 
         def main():
             ch = gr.Chan(CAPACITY)
@@ -241,9 +239,9 @@ def _gr_buffered(procs):
             ch.close()
             return sum(t.join() for t in cons)
 
-        return lambda: gr.run(main, procs=procs)
+        return main
 
-    return workload
+    return on_goroutines(procs, make_main)
 
 
 def _gevent_buffered(n, workers):
@@ -404,8 +402,7 @@ def test_buffered_4x4(runtime, sizes, measure_ops):
 
 
 def _gr_select(procs, use_select=True):
-    def workload(n):
-        gr = pytest.importorskip("goroutines")
+    def make_main(gr, n):
 
         def main():
             chans = [gr.Chan(CAPACITY) for _ in range(4)]
@@ -434,9 +431,9 @@ def _gr_select(procs, use_select=True):
                     open_ -= 1
             return total
 
-        return lambda: gr.run(main, procs=procs)
+        return main
 
-    return workload
+    return on_goroutines(procs, make_main)
 
 
 SELECT = {
@@ -461,8 +458,7 @@ def test_select4(runtime, sizes, measure_ops):
 
 
 def _gr_ring(procs):
-    def workload(hops):
-        gr = pytest.importorskip("goroutines")
+    def make_main(gr, hops):
 
         def main():
             chans = [gr.Chan() for _ in range(RING_TASKS)]
@@ -484,9 +480,9 @@ def _gr_ring(procs):
                 ch.close()
             return winner
 
-        return lambda: gr.run(main, procs=procs)
+        return main
 
-    return workload
+    return on_goroutines(procs, make_main)
 
 
 def _gevent_ring(hops):

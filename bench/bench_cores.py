@@ -26,6 +26,7 @@ import concurrent.futures
 import hashlib
 
 import pytest
+from _peers import on_goroutines
 
 MIB = 1 << 20
 
@@ -43,8 +44,7 @@ def _sha(data):
 
 
 def _gr_sha(procs, offload):
-    def workload(n, data):
-        gr = pytest.importorskip("goroutines")
+    def make_main(gr, n, data):
 
         def one():
             return gr.blocking(_sha, data) if offload else _sha(data)
@@ -53,9 +53,9 @@ def _gr_sha(procs, offload):
             ts = [gr.go(one) for _ in range(n)]
             return [t.join() for t in ts]
 
-        return lambda: gr.run(main, procs=procs)
+        return main
 
-    return workload
+    return on_goroutines(procs, make_main)
 
 
 def _threads_sha(n, data):
@@ -93,16 +93,15 @@ def _squares(k):
 
 
 def _gr_py(procs):
-    def workload(n, k):
-        gr = pytest.importorskip("goroutines")
+    def make_main(gr, n, k):
 
         def main():
             ts = [gr.go(_squares, k) for _ in range(n)]
             return [t.join() for t in ts]
 
-        return lambda: gr.run(main, procs=procs)
+        return main
 
-    return workload
+    return on_goroutines(procs, make_main)
 
 
 def _threads_py(n, k):

@@ -15,7 +15,7 @@ import concurrent.futures
 import os
 
 import pytest
-from _peers import on_asyncio, on_uvloop
+from _peers import on_asyncio, on_goroutines, on_uvloop
 
 
 @pytest.fixture
@@ -32,17 +32,16 @@ async def af():
 
 
 def _goroutines(procs):
-    def workload(n):
-        gr = pytest.importorskip("goroutines")
+    def make_main(gr, n):
 
         def main():
             ts = [gr.go(f) for _ in range(n)]
             for t in ts:
                 t.join()
 
-        return lambda: gr.run(main, procs=procs)
+        return main
 
-    return workload
+    return on_goroutines(procs, make_main)
 
 
 def _gevent(n):
