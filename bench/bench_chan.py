@@ -67,7 +67,6 @@ def measure_ops(benchmark):
 
 def _gr_pingpong(procs):
     def make_main(gr, n):
-
         def main():
             ping, pong = gr.Chan(), gr.Chan()
 
@@ -214,7 +213,6 @@ def _split(n, k):
 
 def _gr_buffered(procs):
     def make_main(gr, n, workers):
-
         def main():
             ch = gr.Chan(CAPACITY)
             wg = gr.WaitGroup()
@@ -403,7 +401,6 @@ def test_buffered_4x4(runtime, sizes, measure_ops):
 
 def _gr_select(procs, use_select=True):
     def make_main(gr, n):
-
         def main():
             chans = [gr.Chan(CAPACITY) for _ in range(4)]
 
@@ -459,7 +456,6 @@ def test_select4(runtime, sizes, measure_ops):
 
 def _gr_ring(procs):
     def make_main(gr, hops):
-
         def main():
             chans = [gr.Chan() for _ in range(RING_TASKS)]
             done = gr.Chan(1)

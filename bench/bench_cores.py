@@ -45,7 +45,6 @@ def _sha(data):
 
 def _gr_sha(procs, offload):
     def make_main(gr, n, data):
-
         def one():
             return gr.blocking(_sha, data) if offload else _sha(data)
 
@@ -94,7 +93,6 @@ def _squares(k):
 
 def _gr_py(procs):
     def make_main(gr, n, k):
-
         def main():
             ts = [gr.go(_squares, k) for _ in range(n)]
             return [t.join() for t in ts]

@@ -33,7 +33,6 @@ async def af():
 
 def _goroutines(procs):
     def make_main(gr, n):
-
         def main():
             ts = [gr.go(f) for _ in range(n)]
             for t in ts:
