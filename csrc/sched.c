@@ -381,8 +381,11 @@ static gr_g *next_local(gr_m *m)
     gr_sched *s = m->sched;
     gr_g *g;
     p->schedtick++;
-    if (p->timers.n && gr_timerheap_earliest(&p->timers) <= gr_nanotime())
-        run_timers(m, gr_nanotime());
+    if (p->timers.n) {
+        int64_t now = gr_nanotime();
+        if (gr_timerheap_earliest(&p->timers) <= now)
+            run_timers(m, now);
+    }
     if (p->schedtick % GR_FAIR_TICKS == 0 && gr_globalq_len(&s->gq)) {
         uint32_t n;
         if ((g = gr_globalq_get_batch(&s->gq, 1, &n))) {

@@ -375,12 +375,18 @@ cdef void _finish(M m, Task t, object result, object exc) noexcept:
     Py_DECREF(t)  # the runtime's reference, taken in go()
 
 
-cdef int _park(M m, Task t, int reason) except -1:
-    """Park the running task t. The caller has called gr_g_prepare_wait and published t
-    in its wait lists; this returns once a waker has readied t."""
+cdef inline void _keep_greenlet(M m, Task t) noexcept:
+    """t is about to switch away for the first time: the worker greenlet it runs on is
+    its own from now on, and t joins the M's started tasks (cancelled at shutdown)."""
     if t.glet is None:
         t.glet = PyGreenlet_GetCurrent()
         gr_m_track(m.cm, &t.g)
+
+
+cdef int _park(M m, Task t, int reason) except -1:
+    """Park the running task t. The caller has called gr_g_prepare_wait and published t
+    in its wait lists; this returns once a waker has readied t."""
+    _keep_greenlet(m, t)
     t.g.park_reason = reason
     gr_g_parked(m.cm, &t.g)
     m.switch_away(t)
@@ -599,9 +605,7 @@ def gosched() -> None:
     cdef M m = _running()
     cdef Task t = m.cur
     _check_cancel(m, t)
-    if t.glet is None:
-        t.glet = PyGreenlet_GetCurrent()
-        gr_m_track(m.cm, &t.g)
+    _keep_greenlet(m, t)
     gr_yield(m.cm, &t.g)
     m.switch_away(t)
     m.cur = t

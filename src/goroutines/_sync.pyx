@@ -32,13 +32,24 @@ class ChanClosed(Exception):
     """A send on a closed channel, a receive on a closed and drained one, or a second close."""
 
 
+# The shape of every sync.h wait: begin returns 1 (granted), 0 (queued: park, then end)
+# or -1 (would block, with block == 0); end says whether the queued wait was granted.
+ctypedef int (*wait_begin_fn)(void *obj, gr_g *self, int block) noexcept nogil
 ctypedef int (*wait_end_fn)(void *obj, gr_g *self) noexcept nogil
 
 
-cdef bint _block(M m, Task t, void *obj, wait_end_fn end, int64_t deadline, int reason) except -1:
-    """t has been queued by a primitive: park until it is granted (True) or the deadline
-    passes (False). Cancellation raises Cancelled, unless the grant won the race: then the
-    cancellation stays pending for the next park point."""
+cdef bint _acquire(void *obj, wait_begin_fn begin, wait_end_fn end, object timeout,
+                   int reason) except -1:
+    """Wait on a sync.h primitive from the running task: True once granted, False if
+    ``timeout`` seconds pass first. Cancellation raises Cancelled, unless the grant won the
+    race: then the cancellation stays pending for the next park point."""
+    cdef M m = _running()
+    cdef Task t = m.cur
+    cdef int64_t deadline = _deadline(timeout, "timeout")
+    _check_cancel(m, t)
+    cdef int rc = begin(obj, &t.g, deadline != 0)
+    if rc != 0:
+        return rc == 1
     if deadline > 0 and gr_timer_arm(m.cm, &t.g, deadline) != 0:
         if end(obj, &t.g):
             return True
@@ -283,11 +294,8 @@ cdef class Mutex:
 
     def lock(self) -> None:
         """Acquire the lock, parking until it is free."""
-        cdef M m = _running()
-        cdef Task t = m.cur
-        _check_cancel(m, t)
-        if gr_sema_acquire(&self.s, &t.g, 1) == 0:
-            _block(m, t, &self.s, <wait_end_fn>gr_sema_acquire_end, -1, PARK_MUTEX)
+        _acquire(&self.s, <wait_begin_fn>gr_sema_acquire, <wait_end_fn>gr_sema_acquire_end,
+                 None, PARK_MUTEX)
 
     def try_lock(self) -> bool:
         """Acquire the lock if it is free, without waiting."""
@@ -328,14 +336,8 @@ cdef class Semaphore:
 
     def acquire(self, timeout=None) -> bool:
         """Take a permit; False if ``timeout`` seconds pass first."""
-        cdef M m = _running()
-        cdef Task t = m.cur
-        cdef int64_t deadline = _deadline(timeout, "timeout")
-        _check_cancel(m, t)
-        cdef int rc = gr_sema_acquire(&self.s, &t.g, deadline != 0)
-        if rc != 0:
-            return rc == 1
-        return _block(m, t, &self.s, <wait_end_fn>gr_sema_acquire_end, deadline, PARK_SEMAPHORE)
+        return _acquire(&self.s, <wait_begin_fn>gr_sema_acquire,
+                        <wait_end_fn>gr_sema_acquire_end, timeout, PARK_SEMAPHORE)
 
     def release(self) -> None:
         if gr_sema_release(&self.s) != 0:
@@ -354,14 +356,8 @@ cdef class Semaphore:
 
 
 cdef bint _latch_wait(gr_latch *l, object timeout, int reason) except -1:
-    cdef M m = _running()
-    cdef Task t = m.cur
-    cdef int64_t deadline = _deadline(timeout, "timeout")
-    _check_cancel(m, t)
-    cdef int rc = gr_latch_wait(l, &t.g, deadline != 0)
-    if rc != 0:
-        return rc == 1
-    return _block(m, t, l, <wait_end_fn>gr_latch_wait_end, deadline, reason)
+    return _acquire(l, <wait_begin_fn>gr_latch_wait, <wait_end_fn>gr_latch_wait_end,
+                    timeout, reason)
 
 
 @cython.final
@@ -448,18 +444,12 @@ cdef class RWMutex:
         gr_rwmutex_init(&self.rw)
 
     def lock(self) -> None:
-        cdef M m = _running()
-        cdef Task t = m.cur
-        _check_cancel(m, t)
-        if gr_rwmutex_lock(&self.rw, &t.g, 1) == 0:
-            _block(m, t, &self.rw, <wait_end_fn>gr_rwmutex_lock_end, -1, PARK_RWMUTEX_WRITE)
+        _acquire(&self.rw, <wait_begin_fn>gr_rwmutex_lock, <wait_end_fn>gr_rwmutex_lock_end,
+                 None, PARK_RWMUTEX_WRITE)
 
     def rlock(self) -> None:
-        cdef M m = _running()
-        cdef Task t = m.cur
-        _check_cancel(m, t)
-        if gr_rwmutex_rlock(&self.rw, &t.g, 1) == 0:
-            _block(m, t, &self.rw, <wait_end_fn>gr_rwmutex_rlock_end, -1, PARK_RWMUTEX_READ)
+        _acquire(&self.rw, <wait_begin_fn>gr_rwmutex_rlock,
+                 <wait_end_fn>gr_rwmutex_rlock_end, None, PARK_RWMUTEX_READ)
 
     def try_lock(self) -> bool:
         return gr_rwmutex_lock(&self.rw, NULL, 0) == 1
