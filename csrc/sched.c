@@ -574,7 +574,7 @@ static int park_idle(gr_m *m)
     return rc == GR_PARK_INTR ? PARK_INTR : PARK_RETRY;
 }
 
-int gr_sched_next(gr_m *m, gr_g **out, int may_block)
+int gr_sched_next(gr_m *m, gr_g **out, int find)
 {
     gr_sched *s = m->sched;
     gr_g *g;
@@ -586,7 +586,7 @@ int gr_sched_next(gr_m *m, gr_g **out, int may_block)
         }
         if ((g = next_local(m)))
             break;
-        if (!may_block)
+        if (find == GR_FIND_LOCAL)
             return GR_NEXT_NONE;
         if ((g = take_global(m)))
             break;
@@ -594,6 +594,8 @@ int gr_sched_next(gr_m *m, gr_g **out, int may_block)
             return GR_NEXT_EXIT;
         if ((g = steal_work(m)))
             break;
+        if (find == GR_FIND_NOWAIT)
+            return GR_NEXT_NONE;
         if (!spun && s->nprocs > 1) {
             spun = 1;
             if (spin_for_work(m))

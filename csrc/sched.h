@@ -102,6 +102,13 @@ enum {
     GR_NEXT_INTR,        /* a signal interrupted the park: run Python's handlers */
 };
 
+/* How far gr_sched_next may go to find a G. */
+enum {
+    GR_FIND_LOCAL = 0,   /* this P's queues only: no locks, no syscalls */
+    GR_FIND_NOWAIT,      /* also the global queue and stealing: short, never waits */
+    GR_FIND_WAIT,        /* also spinning and parking: call without the GIL */
+};
+
 gr_sched *gr_sched_new(int nprocs);
 void gr_sched_free(gr_sched *s);
 void gr_sched_set_node(gr_sched *s, int p, int node);
@@ -145,9 +152,11 @@ void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g);
 int gr_timer_arm(gr_m *m, gr_g *g, int64_t when);
 void gr_timer_disarm(gr_m *m, gr_g *g);
 
-/* The next G for m. may_block == 0: local queues only, no syscalls (safe while holding the
- * GIL). may_block == 1: also global queue, stealing and parking (call without the GIL). */
-int gr_sched_next(gr_m *m, gr_g **out, int may_block);
+/* The next G for m, looking as far as `find` (GR_FIND_*) allows. Only GR_FIND_WAIT waits.
+ * The Python layer holds the GIL for everything short of that: an M that released and
+ * retook the GIL around every global-queue take would keep resetting CPython's
+ * switch-interval check, and an M waiting for the GIL could then wait out a whole run. */
+int gr_sched_next(gr_m *m, gr_g **out, int find);
 
 /* Start shutdown: every M sees GR_NEXT_CLOSING once, then drains and exits. */
 void gr_sched_close(gr_sched *s);

@@ -194,10 +194,10 @@ cdef class M:
         cdef gr_g *g = NULL
         cdef int rc
         while True:
-            rc = gr_sched_next(self.cm, &g, 0)
-            if rc == GR_NEXT_NONE:
+            rc = gr_sched_next(self.cm, &g, GR_FIND_NOWAIT)
+            if rc == GR_NEXT_NONE:  # only waiting lets go of the GIL (see sched.h)
                 with nogil:
-                    rc = gr_sched_next(self.cm, &g, 1)
+                    rc = gr_sched_next(self.cm, &g, GR_FIND_WAIT)
             if rc == GR_NEXT_G:
                 return <Task>g.obj
             if rc == GR_NEXT_EXIT:

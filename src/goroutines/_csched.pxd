@@ -79,7 +79,12 @@ cdef extern from "sched.h" nogil:
     void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g)
     int gr_timer_arm(gr_m *m, gr_g *g, int64_t when)
     void gr_timer_disarm(gr_m *m, gr_g *g)
-    int gr_sched_next(gr_m *m, gr_g **out, int may_block)
+    enum:
+        GR_FIND_LOCAL
+        GR_FIND_NOWAIT
+        GR_FIND_WAIT
+
+    int gr_sched_next(gr_m *m, gr_g **out, int find)
     void gr_sched_close(gr_sched *s)
     bint gr_sched_closing(gr_sched *s)
     void gr_sched_external_add(gr_sched *s, int64_t delta)
