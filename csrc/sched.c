@@ -259,6 +259,14 @@ void gr_spawn(gr_m *m, gr_g *g)
         wakep(s);
 }
 
+void gr_spawn_pinned(gr_m *m, gr_g *g)
+{
+    GR_STAT_INC(m->p->stats.spawned);
+    atomic_store_explicit(&g->m, m, memory_order_relaxed);
+    atomic_store_explicit(&g->state, GR_G_RUNNABLE, memory_order_relaxed);
+    readyq_push(m->p, g);
+}
+
 void gr_spawn_external(gr_sched *s, gr_g *g)
 {
     atomic_fetch_add(&s->ext_spawned, 1);

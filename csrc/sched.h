@@ -125,7 +125,11 @@ uint32_t gr_fastrand(void);
 void gr_g_init(gr_sched *s, gr_m *m, gr_g *g, void *obj);
 /* Make a new G runnable: runnext of m's P, then wake an idle M if nobody is spinning. */
 void gr_spawn(gr_m *m, gr_g *g);
-/* The same from a thread that is not an M: the global queue. */
+/* Make a new G runnable on m only, as if it had started there (run()'s main: it must run
+ * on the thread that called run(), where signal handlers can be installed). Call before
+ * any other M runs. */
+void gr_spawn_pinned(gr_m *m, gr_g *g);
+/* The same as gr_spawn from a thread that is not an M: the global queue. */
 void gr_spawn_external(gr_sched *s, gr_g *g);
 
 /* m runs g for the first time: g is pinned to m from now on. */

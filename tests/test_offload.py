@@ -12,7 +12,7 @@ import time
 import pytest
 
 import goroutines as gr
-from goroutines import _offload
+from goroutines import _core
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def alarm():
 @pytest.fixture
 def fresh_pool(monkeypatch):
     """A new offload pool for this test (the pool reads GOROUTINES_MAX_BLOCKING once)."""
-    monkeypatch.setattr(_offload, "_pool", None)
+    monkeypatch.setattr(_core, "_pool", None)
     yield
     # monkeypatch puts the old pool back; the test's pool threads exit after their idle
     # timeout (they are daemons).

@@ -87,3 +87,43 @@ def test_an_m_waiting_for_the_gil_is_not_starved():
     for _ in range(3):
         executed = gr.run(main, procs=2)
         assert all(e > 0 for e in executed), executed
+
+
+def test_a_channel_wake_up_uses_runnext_because_the_core_is_linked_once():
+    # csrc used to be linked into four extension modules; _sync's copy of the thread-local
+    # current M was never bound, so every channel wake-up took the cross-thread inbox path
+    # and the woken receiver ran after everything already queued (x2 x0 x1 recv).
+    import goroutines as gr
+
+    def main():
+        order = []
+        ch = gr.Chan()
+        receiver = gr.go(lambda: order.append(("recv", ch.recv())))
+        gr.gosched()  # the receiver parks on the channel
+        others = [gr.go(order.append, f"x{i}") for i in range(3)]
+        ch.send(1)
+        receiver.join()
+        for t in others:
+            t.join()
+        return order
+
+    order = gr.run(main, procs=1)
+    assert order[0] == ("recv", 1), order
+    assert sorted(order[1:]) == ["x0", "x1", "x2"]
+
+
+def test_main_runs_on_the_thread_that_called_run(procs):
+    # At procs > 1 another M could steal main before the calling thread took it, and then
+    # signal.signal() inside main raised "only works in main thread".
+    import signal
+    import threading
+
+    import goroutines as gr
+
+    def main():
+        previous = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        signal.signal(signal.SIGUSR1, previous)
+        return threading.current_thread() is threading.main_thread()
+
+    for _ in range(20):
+        assert gr.run(main, procs=procs)

@@ -13,22 +13,9 @@ tasks on greenlets across OS threads::
 """
 from goroutines._core import (
     Cancelled,
-    Deadlock,
-    Task,
-    current,
-    go,
-    gosched,
-    num_tasks,
-    procs,
-    run,
-    sleep,
-    stats,
-)
-from goroutines._offload import blocking
-from goroutines._topology import topology
-from goroutines._sync import (
     Chan,
     ChanClosed,
+    Deadlock,
     Event,
     Mutex,
     Once,
@@ -36,11 +23,22 @@ from goroutines._sync import (
     RWMutex,
     Semaphore,
     Send,
+    Task,
     TaskGroup,
     Ticker,
     WaitGroup,
     after,
+    blocking,
+    current,
+    go,
+    gosched,
+    num_tasks,
+    procs,
+    run,
     select,
+    sleep,
+    stats,
+    topology,
 )
 
 __all__ = [

@@ -1,6 +1,11 @@
 # cython: language_level=3, freethreading_compatible=True
 # cython: boundscheck=False, wraparound=False, initializedcheck=False
-"""The runtime: tasks, the Ms' worker greenlets, run() and go().
+"""The runtime: tasks, the Ms' worker greenlets, run() and go(), and (included below)
+channels and sync, the offload pool and the topology.
+
+This is the one extension module of goroutines: csrc is linked once, into it, so there is
+exactly one copy of the scheduler's state (the thread-local current M among it) in the
+process. The other parts are included as .pxi files, as uvloop does.
 
 Cross-thread state (queues, parking, timers, counters) lives in csrc; this module owns
 the Python objects and the greenlet switches. Each M runs a small set of long-lived worker
@@ -25,7 +30,6 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.math cimport isnan
 
 from goroutines._csched cimport *
-from goroutines._topology import placement, pin_self
 
 PyGreenlet_Import()
 
@@ -524,7 +528,7 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
         _rt = rt
         m = rt.ms[0]
         rt.main = _new_task(rt, m, main, args, kwargs)
-        gr_spawn(m.cm, &rt.main.g)
+        gr_spawn_pinned(m.cm, &rt.main.g)  # main runs on this thread: signal.signal() works
         for i in range(1, n):
             th = threading.Thread(target=(<M>rt.ms[i]).thread_main, name=f"goroutines-M{i}", daemon=True)
             th.start()
@@ -711,3 +715,7 @@ def stats() -> dict:
         "spinning_ms": gr_sched_nmspinning(rt.s),
     }
 
+
+include "_topology.pxi"
+include "_sync.pxi"
+include "_offload.pxi"

@@ -1,19 +1,14 @@
-# cython: language_level=3, freethreading_compatible=True
-"""blocking(): run a call on the offload thread pool while the calling task parks.
-
-The pool is bounded and grows on demand, as Tokio's spawn_blocking: a submit with no idle
-thread starts one, up to GOROUTINES_MAX_BLOCKING (default 128); a thread idle for 10
-seconds exits. An offloaded call cannot be interrupted, so the task stays parked until it
-returns; a cancellation that arrives meanwhile is delivered right after.
-"""
+# Included by _core.pyx: blocking(), which runs a call on the offload thread pool while
+# the calling task parks.
+#
+# The pool is bounded and grows on demand, as Tokio's spawn_blocking: a submit with no idle
+# thread starts one, up to GOROUTINES_MAX_BLOCKING (default 128); a thread idle for 10
+# seconds exits. An offloaded call cannot be interrupted, so the task stays parked until it
+# returns; a cancellation that arrives meanwhile is delivered right after.
 import os
 import queue
 import threading
 
-cimport cython
-
-from goroutines._csched cimport *
-from goroutines._core cimport *
 
 _IDLE_TIMEOUT = 10.0
 

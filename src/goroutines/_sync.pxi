@@ -1,25 +1,16 @@
-# cython: language_level=3, freethreading_compatible=True
-# cython: boundscheck=False, wraparound=False, initializedcheck=False
-"""Channels, select and the sync primitives.
-
-All of their shared state (buffers, wait queues, counts) lives in csrc (chan.h, sync.h);
-this module moves Python references in and out and parks the calling task.
-"""
+# Included by _core.pyx: channels, select and the sync primitives.
+#
+# All of their shared state (buffers, wait queues, counts) lives in csrc (chan.h, sync.h);
+# this part moves Python references in and out and parks the calling task.
 import sys
 import time
 
-cimport cython
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
 from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memset
 
-from goroutines._csched cimport *
-from goroutines._core cimport *
-from goroutines._core import go, sleep, Cancelled
-
-PyGreenlet_Import()
 
 if sys.version_info >= (3, 11):
     _ExceptionGroup = ExceptionGroup

@@ -1,10 +1,9 @@
-# cython: language_level=3, freethreading_compatible=True
-"""The machine's NUMA nodes and where each P's M is placed (csrc/topology.h)."""
+# Included by _core.pyx: the machine's NUMA nodes and where each P's M is placed
+# (csrc/topology.h).
 import os
 
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 
-from goroutines._csched cimport *
 
 _POLICIES = {None: GR_AFFINITY_NONE, "cpu": GR_AFFINITY_CPU, "node": GR_AFFINITY_NODE}
 
