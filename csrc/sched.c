@@ -16,6 +16,12 @@
  * task); a futex wake-up costs tens of microseconds on a VM. Bounded: an idle runtime
  * spins once per idle transition, never continuously. */
 #define GR_SPIN_NS 50000
+/* Back-off of an M that found shared work while another M held the GIL running Python:
+ * it sleeps 0.5 ms, doubling up to 16 ms, and after GR_BACKOFF_ROUNDS rounds (about 100 ms
+ * with the GIL waits in between) takes one batch anyway (leave_shared_work). */
+#define GR_BACKOFF_NS 500000
+#define GR_BACKOFF_MAX_SHIFT 5
+#define GR_BACKOFF_ROUNDS 8
 
 static _Thread_local gr_m *curm;
 
@@ -480,17 +486,36 @@ static gr_g *steal_work(gr_m *m)
     return NULL;
 }
 
-/* Is there anything some M could run right now? own: also m's private sources. */
-static int work_visible(gr_sched *s, gr_m *m)
+/* Never-run G's that any M may take: the global queue and the other Ps' rings. */
+static int shared_work(gr_sched *s, gr_m *m)
 {
     if (gr_globalq_len(&s->gq))
         return 1;
-    for (int i = 0; i < s->nprocs; i++) {
-        gr_p *p = &s->ps[i];
-        if (gr_runq_stealable(&p->runq) || atomic_load(&p->inbox))
+    for (int i = 0; i < s->nprocs; i++)
+        if (&s->ps[i] != m->p && gr_runq_stealable(&s->ps[i].runq))
             return 1;
-    }
-    return m->p->readyq_head != NULL || m->p->runq.runnext != 0;
+    return 0;
+}
+
+/* Work m itself could run now: its own queues and inbox, a due timer, or shared work. */
+static int work_for(gr_sched *s, gr_m *m)
+{
+    gr_p *p = m->p;
+    if (atomic_load(&p->inbox) || p->readyq_head || atomic_load(&p->runq.runnext) ||
+        gr_runq_len(&p->runq))
+        return 1;
+    if (p->timers.n && gr_timerheap_earliest(&p->timers) <= gr_nanotime())
+        return 1;
+    return shared_work(s, m);
+}
+
+/* Anything queued anywhere, other Ms' inboxes included (deadlock detection). */
+static int work_anywhere(gr_sched *s, gr_m *m)
+{
+    for (int i = 0; i < s->nprocs; i++)
+        if (atomic_load(&s->ps[i].inbox))
+            return 1;
+    return work_for(s, m);
 }
 
 uint64_t gr_sched_spawned(gr_sched *s)
@@ -531,15 +556,13 @@ static int spin_for_work(gr_m *m)
 {
     gr_sched *s = m->sched;
     int64_t deadline = gr_nanotime() + GR_SPIN_NS;
-    if (m->p->timers.n && gr_timerheap_earliest(&m->p->timers) < deadline)
-        deadline = gr_timerheap_earliest(&m->p->timers);
     do {
-        if (work_visible(s, m) || (gr_sched_closing(s) && !m->seen_closing))
+        if (work_for(s, m) || (gr_sched_closing(s) && !m->seen_closing))
             return 1;
         for (int i = 0; i < 32; i++)
             cpu_relax();
     } while (gr_nanotime() < deadline);
-    return m->p->timers.n != 0 && gr_timerheap_earliest(&m->p->timers) <= gr_nanotime();
+    return 0;
 }
 
 enum { PARK_RETRY, PARK_DEADLOCK, PARK_INTR };
@@ -557,7 +580,7 @@ static int park_idle(gr_m *m)
      * other M is in the idle set and published its state when it took this lock. */
     if (atomic_load(&s->idle.nmidle) == s->nprocs && !gr_sched_closing(s) &&
         atomic_load(&s->ntimers) == 0 && atomic_load(&s->nexternal) == 0 &&
-        !work_visible(s, m) && gr_sched_live(s) > 0) {
+        !work_anywhere(s, m) && gr_sched_live(s) > 0) {
         gr_idle_remove_locked(&s->idle, m->id);
         pthread_mutex_unlock(&s->idle.mu);
         return PARK_DEADLOCK;
@@ -566,7 +589,7 @@ static int park_idle(gr_m *m)
     /* Pairs with the fence in wakep (see idle.h). */
     atomic_thread_fence(memory_order_seq_cst);
     int rc = GR_PARK_WOKEN;
-    if (!work_visible(s, m) && !(gr_sched_closing(s) && !m->seen_closing)) {
+    if (!work_for(s, m) && !(gr_sched_closing(s) && !m->seen_closing)) {
         int64_t timeout = -1;
         if (m->p->timers.n) {
             timeout = gr_timerheap_earliest(&m->p->timers) - gr_nanotime();
@@ -582,45 +605,110 @@ static int park_idle(gr_m *m)
     return rc == GR_PARK_INTR ? PARK_INTR : PARK_RETRY;
 }
 
-int gr_sched_next(gr_m *m, gr_g **out, int find)
+/* ---- GIL-aware stealing ---------------------------------------------------------------- */
+
+void gr_sched_set_gil_policy(gr_sched *s, int64_t contended_ns)
+{
+    s->gil_contended_ns = s->nprocs > 1 ? contended_ns : 0;
+    /* M0 is the thread that called run() and holds the GIL; the others have yet to see
+     * it free before they may take shared work (a new thread's first wait for the GIL
+     * happens in CPython's thread bootstrap, where nobody measures it). */
+    for (int i = 1; i < s->nprocs; i++)
+        s->ms[i].gil_contended = s->gil_contended_ns > 0;
+}
+
+void gr_m_gil_waited(gr_m *m, int64_t waited_ns)
+{
+    int64_t limit = m->sched->gil_contended_ns;
+    if (limit <= 0)
+        return;
+    if (waited_ns >= limit) {
+        m->gil_contended = 1;
+        GR_STAT_INC(m->p->stats.gil_contended);
+    } else {
+        m->gil_contended = 0;
+        m->nbackoff = 0;
+    }
+}
+
+/* A contended M leaves shared work alone, unless it has backed off GR_BACKOFF_ROUNDS times
+ * in a row while that work stayed there: then whoever holds the GIL has not come back to
+ * its queues for about 100 ms, and running one batch here is what keeps a spawned task
+ * from starving behind a task that never parks. */
+static int leave_shared_work(gr_m *m)
+{
+    if (!m->gil_contended || m->seen_closing)
+        return 0;
+    if (m->nbackoff >= GR_BACKOFF_ROUNDS) {
+        m->nbackoff = 0;
+        GR_STAT_INC(m->p->stats.backoff_steals);
+        return 0;
+    }
+    return 1;
+}
+
+void gr_sched_backoff(gr_m *m)
+{
+    if (m->spinning) { /* not searching while it sleeps: let wakep count it out */
+        m->spinning = 0;
+        atomic_fetch_sub(&m->sched->idle.nmspinning, 1);
+    }
+    uint32_t shift = m->nbackoff < GR_BACKOFF_MAX_SHIFT ? m->nbackoff : GR_BACKOFF_MAX_SHIFT;
+    int64_t timeout = (int64_t)GR_BACKOFF_NS << shift;
+    m->nbackoff++;
+    if (m->p->timers.n) {
+        int64_t due = gr_timerheap_earliest(&m->p->timers) - gr_nanotime();
+        if (due < timeout)
+            timeout = due < 0 ? 0 : due;
+    }
+    GR_STAT_INC(m->p->stats.backoffs);
+    /* Not in the idle set: a submit does not wake a backing-off M (the GIL holder would
+     * pay a futex wake for nothing). Its own inbox, close and its timers still do. */
+    gr_park_wait(&m->park, timeout);
+}
+
+/* ---- the scheduling decision ---------------------------------------------------------- */
+
+int gr_sched_next(gr_m *m, gr_g **out)
 {
     gr_sched *s = m->sched;
     gr_g *g;
-    int spun = 0;
-    for (;;) {
-        if (!m->seen_closing && gr_sched_closing(s)) {
-            m->seen_closing = 1;
-            return GR_NEXT_CLOSING;
-        }
-        if ((g = next_local(m)))
-            break;
-        if (find == GR_FIND_LOCAL)
-            return GR_NEXT_NONE;
-        if ((g = take_global(m)))
-            break;
-        if (m->seen_closing && m->nstarted == 0)
-            return GR_NEXT_EXIT;
-        if ((g = steal_work(m)))
-            break;
-        if (find == GR_FIND_NOWAIT)
-            return GR_NEXT_NONE;
-        if (!spun && s->nprocs > 1) {
-            spun = 1;
-            if (spin_for_work(m))
-                continue;
-        }
-        int rc = park_idle(m);
-        if (rc == PARK_DEADLOCK)
-            return GR_NEXT_DEADLOCK;
-        if (rc == PARK_INTR)
-            return GR_NEXT_INTR;
+    if (!m->seen_closing && gr_sched_closing(s)) {
+        m->seen_closing = 1;
+        return GR_NEXT_CLOSING;
     }
+    if ((g = next_local(m)))
+        goto found;
+    if (leave_shared_work(m))
+        return shared_work(s, m) ? GR_NEXT_BACKOFF : GR_NEXT_NONE;
+    if ((g = take_global(m)))
+        goto found;
+    if (m->seen_closing && m->nstarted == 0)
+        return GR_NEXT_EXIT;
+    if ((g = steal_work(m)))
+        goto found;
+    return GR_NEXT_NONE;
+found:
     if (m->spinning)
         stop_spinning(m);
     GR_STAT_INC(m->p->stats.executed);
     atomic_store_explicit(&g->state, GR_G_RUNNING, memory_order_relaxed);
     *out = g;
     return GR_NEXT_G;
+}
+
+int gr_sched_wait(gr_m *m)
+{
+    if (m->sched->nprocs > 1 && spin_for_work(m))
+        return GR_NEXT_NONE;
+    switch (park_idle(m)) {
+    case PARK_DEADLOCK:
+        return GR_NEXT_DEADLOCK;
+    case PARK_INTR:
+        return GR_NEXT_INTR;
+    default:
+        return GR_NEXT_NONE;
+    }
 }
 
 void gr_sched_close(gr_sched *s)
@@ -644,6 +732,9 @@ void gr_sched_pstats(gr_sched *s, int i, gr_pstats_snapshot *o)
     o->steals_remote = GR_STAT_GET(st->steals_remote);
     o->task_parks = GR_STAT_GET(st->task_parks);
     o->mparks = GR_STAT_GET(st->mparks);
+    o->gil_contended = GR_STAT_GET(st->gil_contended);
+    o->backoffs = GR_STAT_GET(st->backoffs);
+    o->backoff_steals = GR_STAT_GET(st->backoff_steals);
     o->runq_len = gr_runq_len(&s->ps[i].runq);
 }
 

@@ -75,6 +75,10 @@ struct gr_m {
     gr_g *curg;
     gr_g *started;      /* owner only: started, unfinished G's (for cancellation) */
     uint32_t nstarted;
+    /* GIL-aware stealing (owner only): set when this M's last wait for the GIL took long
+     * enough that another M must have been running Python (gr_m_gil_waited). */
+    int gil_contended;
+    uint32_t nbackoff;  /* back-offs in a row while contended */
     void *obj;          /* the Cython M object */
 };
 
@@ -91,6 +95,9 @@ struct gr_sched {
     _Atomic int64_t ntimers;       /* armed timers on all Ps (deadlock detection) */
     _Atomic int64_t nexternal;     /* offloaded calls in flight (deadlock detection) */
     _Atomic uint32_t closing;
+    /* A GIL wait at least this long means another M was running Python; 0 turns GIL-aware
+     * stealing off (one P, or a free-threaded build). Set before any M starts. */
+    int64_t gil_contended_ns;
 };
 
 enum {
@@ -100,13 +107,7 @@ enum {
     GR_NEXT_EXIT,        /* closing and nothing left for this M: the thread may end */
     GR_NEXT_DEADLOCK,    /* every task is asleep and nothing can wake one */
     GR_NEXT_INTR,        /* a signal interrupted the park: run Python's handlers */
-};
-
-/* How far gr_sched_next may go to find a G. */
-enum {
-    GR_FIND_LOCAL = 0,   /* this P's queues only: no locks, no syscalls */
-    GR_FIND_NOWAIT,      /* also the global queue and stealing: short, never waits */
-    GR_FIND_WAIT,        /* also spinning and parking: call without the GIL */
+    GR_NEXT_BACKOFF,     /* only shared work, and the GIL is busy: gr_sched_backoff */
 };
 
 gr_sched *gr_sched_new(int nprocs);
@@ -156,11 +157,30 @@ void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g);
 int gr_timer_arm(gr_m *m, gr_g *g, int64_t when);
 void gr_timer_disarm(gr_m *m, gr_g *g);
 
-/* The next G for m, looking as far as `find` (GR_FIND_*) allows. Only GR_FIND_WAIT waits.
- * The Python layer holds the GIL for everything short of that: an M that released and
- * retook the GIL around every global-queue take would keep resetting CPython's
- * switch-interval check, and an M waiting for the GIL could then wait out a whole run. */
-int gr_sched_next(gr_m *m, gr_g **out, int find);
+/* The next G for m, with the GIL held: its own queues, then the global queue, then
+ * stealing. Never waits. GR_NEXT_NONE: call gr_sched_wait without the GIL, then again. */
+int gr_sched_next(gr_m *m, gr_g **out);
+/* Without the GIL: spin briefly, then park, until work may be there for m. Returns
+ * GR_NEXT_NONE (look again), GR_NEXT_DEADLOCK or GR_NEXT_INTR. It never dequeues: a G
+ * taken here would sit in an M's hands while that M waits for the GIL, unseen by the
+ * others, and whether to take shared work at all depends on that wait. */
+int gr_sched_wait(gr_m *m);
+
+/* GIL-aware stealing, for GIL builds with more than one P. On such a build only one M
+ * runs Python at a time, so a never-run task started on another M buys parallelism only
+ * if its M can get the GIL: when the thread holding it is in a GIL-releasing call
+ * (hashlib, zlib, I/O) or idle. Otherwise it splits chatty tasks across Ms for good (a
+ * started task is pinned), and every message between them costs a GIL hand-off. The
+ * signal needs no CPython internals: how long this M waited for the GIL. A wait near the
+ * switch interval means another M was running Python until CPython forced a switch;
+ * then this M leaves shared work alone (GR_NEXT_BACKOFF) and sleeps a growing while
+ * (gr_sched_backoff), outside the idle set. docs/design.md weighs the alternatives. */
+void gr_sched_set_gil_policy(gr_sched *s, int64_t contended_ns);
+/* The Python layer reports each wait for the GIL after gr_sched_wait/gr_sched_backoff. */
+void gr_m_gil_waited(gr_m *m, int64_t waited_ns);
+/* Without the GIL: sleep 0.5 ms, doubling per round up to 16 ms, or until this M's inbox,
+ * a timer of its own or shutdown wakes it. */
+void gr_sched_backoff(gr_m *m);
 
 /* Start shutdown: every M sees GR_NEXT_CLOSING once, then drains and exits. */
 void gr_sched_close(gr_sched *s);

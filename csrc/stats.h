@@ -21,12 +21,16 @@ typedef struct gr_pstats {
     _Atomic uint64_t steals_remote; /* ... from a P on another node */
     _Atomic uint64_t task_parks;    /* times a G parked on this P */
     _Atomic uint64_t mparks;        /* times this P's M slept on its futex */
+    _Atomic uint64_t gil_contended; /* GIL waits long enough to mean another M ran Python */
+    _Atomic uint64_t backoffs;      /* sleeps instead of taking shared work (GIL busy) */
+    _Atomic uint64_t backoff_steals; /* shared work taken anyway after a long back-off */
 } gr_pstats;
 
 /* A plain copy for readers (the Cython layer turns it into a dict). */
 typedef struct gr_pstats_snapshot {
     uint64_t spawned, finished, executed, stolen, from_global, steals_local, steals_remote;
     uint64_t task_parks, mparks;
+    uint64_t gil_contended, backoffs, backoff_steals;
     uint64_t runq_len;
 } gr_pstats_snapshot;
 

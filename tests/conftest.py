@@ -17,6 +17,7 @@ thread's stack and exits the process.
 import faulthandler
 import signal
 import threading
+import time
 
 import pytest
 
@@ -92,9 +93,10 @@ def go_elsewhere():
             return fn(*args, **kwargs)
 
         t = gr.go(pinned)
-        # Spin without a park point: this M stays busy, so only another M can start t.
+        # Wait without a park point, so only another M can start t; time.sleep releases
+        # the GIL, so that M's GIL-aware stealing sees it free and takes t at once.
         while not ran_on:
-            pass
+            time.sleep(0.0002)
         assert ran_on[0] != here
         return t
 

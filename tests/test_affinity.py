@@ -8,6 +8,7 @@ with os.sched_getaffinity(0), which on Linux reports the calling thread's mask.
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -404,22 +405,19 @@ def test_stats_outside_run_is_error():
 
 @needs_two
 def test_work_is_shared_at_two_procs():
-    """Many tasks spawned from one task at procs=2: the other P runs some of them (by
-    stealing or through the global queue), and the steal counters are consistent."""
+    """Many GIL-releasing tasks spawned from one task at procs=2: the other P runs some of
+    them (by stealing or through the global queue), and the steal counters are consistent."""
 
     def work():
-        sum(range(200))
+        time.sleep(0.0005)
 
     def main():
-        ts = [gr.go(work) for _ in range(5000)]
+        ts = [gr.go(work) for _ in range(400)]
         for t in ts:
             t.join()
         return gr.stats()
 
-    for _ in range(5):
-        s = gr.run(main, procs=2)
-        if all(p["executed"] > 0 for p in s["procs"]):
-            break
+    s = gr.run(main, procs=2)
     assert all(p["executed"] > 0 for p in s["procs"]), s
     # Every successful steal moves at least one task.
-    assert s["stolen"] >= s["steals"] >= 0
+    assert s["stolen"] >= s["steals"]

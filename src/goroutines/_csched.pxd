@@ -31,7 +31,7 @@ cdef extern from "g.h" nogil:
 cdef extern from "stats.h" nogil:
     ctypedef struct gr_pstats_snapshot:
         uint64_t spawned, finished, executed, stolen, from_global, steals_local, steals_remote
-        uint64_t task_parks, mparks, runq_len
+        uint64_t task_parks, mparks, gil_contended, backoffs, backoff_steals, runq_len
 
 
 cdef extern from "lock.h" nogil:
@@ -55,6 +55,7 @@ cdef extern from "sched.h" nogil:
         GR_NEXT_EXIT
         GR_NEXT_DEADLOCK
         GR_NEXT_INTR
+        GR_NEXT_BACKOFF
 
     gr_sched *gr_sched_new(int nprocs)
     void gr_sched_free(gr_sched *s)
@@ -80,12 +81,11 @@ cdef extern from "sched.h" nogil:
     void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g)
     int gr_timer_arm(gr_m *m, gr_g *g, int64_t when)
     void gr_timer_disarm(gr_m *m, gr_g *g)
-    enum:
-        GR_FIND_LOCAL
-        GR_FIND_NOWAIT
-        GR_FIND_WAIT
-
-    int gr_sched_next(gr_m *m, gr_g **out, int find)
+    int gr_sched_next(gr_m *m, gr_g **out)
+    int gr_sched_wait(gr_m *m)
+    void gr_sched_set_gil_policy(gr_sched *s, int64_t contended_ns)
+    void gr_m_gil_waited(gr_m *m, int64_t waited_ns)
+    void gr_sched_backoff(gr_m *m)
     void gr_sched_close(gr_sched *s)
     bint gr_sched_closing(gr_sched *s)
     void gr_sched_external_add(gr_sched *s, int64_t delta)
