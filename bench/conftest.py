@@ -21,6 +21,9 @@ task, ...).  Under ``--benchmark-disable`` there are no timings, so only the
 extra_info columns are shown.
 """
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -44,8 +47,32 @@ class _Result:
 _RESULTS = pytest.StashKey[list]()
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--busy-neighbours",
+        action="store_true",
+        help="run one busy-loop process per CPU beside the benchmarks (a loaded machine)",
+    )
+
+
 def pytest_configure(config):
     config.stash[_RESULTS] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def busy_neighbours(request):
+    """With --busy-neighbours: one CPU-bound process per CPU for the whole run."""
+    if not request.config.getoption("busy_neighbours"):
+        yield
+        return
+    loop = "while True: pass"
+    procs = [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(os.cpu_count() or 1)]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
 
 
 @pytest.hookimpl(hookwrapper=True)  # old-style wrapper: works on pytest 7

@@ -20,6 +20,12 @@
  * it sleeps 0.5 ms, doubling up to 16 ms, and after GR_BACKOFF_ROUNDS rounds (about 100 ms
  * with the GIL waits in between) takes one batch anyway (leave_shared_work). */
 #define GR_BACKOFF_NS 500000
+/* How long shared work must stay in sight before an idle M contends for the GIL to take
+ * it (shared_work_persists), checked every GR_STEAL_GRACE_STEP_NS: longer than a burst
+ * of spawns takes to start on its own M (a 503-task ring: about 0.8 ms), far shorter than
+ * the work that gains from a second M. */
+#define GR_STEAL_GRACE_NS 2000000
+#define GR_STEAL_GRACE_STEP_NS 100000
 #define GR_BACKOFF_MAX_SHIFT 5
 #define GR_BACKOFF_ROUNDS 8
 
@@ -697,17 +703,52 @@ found:
     return GR_NEXT_G;
 }
 
+/* Work of m's own: only m can run it, so no grace and no GIL question. */
+static int own_work(gr_m *m)
+{
+    gr_p *p = m->p;
+    return atomic_load(&p->inbox) || p->readyq_head || atomic_load(&p->runq.runnext) ||
+           gr_runq_len(&p->runq) ||
+           (p->timers.n && gr_timerheap_earliest(&p->timers) <= gr_nanotime());
+}
+
+/* GIL builds: 1 if shared work stays in sight for GR_STEAL_GRACE_NS (or own work or
+ * shutdown shows up), 0 if it goes away first. A task spawned by a task that parks soon
+ * is taken by its own M within microseconds; contending for the GIL to steal it would
+ * force a switch on the M running Python for nothing (Go's runqsteal sleeps 3 us before
+ * it takes a runnext for the same reason). */
+static int shared_work_persists(gr_m *m)
+{
+    gr_sched *s = m->sched;
+    int64_t end = gr_nanotime() + GR_STEAL_GRACE_NS;
+    do {
+        if (own_work(m) || (gr_sched_closing(s) && !m->seen_closing))
+            return 1;
+        if (!shared_work(s, m))
+            return 0;
+        /* Outside the idle set: only this M's own wake-ups end the nap early. */
+        gr_park_wait(&m->park, GR_STEAL_GRACE_STEP_NS);
+    } while (gr_nanotime() < end);
+    return 1;
+}
+
 int gr_sched_wait(gr_m *m)
 {
-    if (m->sched->nprocs > 1 && spin_for_work(m))
-        return GR_NEXT_NONE;
-    switch (park_idle(m)) {
-    case PARK_DEADLOCK:
-        return GR_NEXT_DEADLOCK;
-    case PARK_INTR:
-        return GR_NEXT_INTR;
-    default:
-        return GR_NEXT_NONE;
+    gr_sched *s = m->sched;
+    for (;;) {
+        if (!(s->nprocs > 1 && spin_for_work(m))) {
+            switch (park_idle(m)) {
+            case PARK_DEADLOCK:
+                return GR_NEXT_DEADLOCK;
+            case PARK_INTR:
+                return GR_NEXT_INTR;
+            default:
+                break;
+            }
+        }
+        if (s->gil_contended_ns == 0 || own_work(m) || !shared_work(s, m) ||
+            shared_work_persists(m))
+            return GR_NEXT_NONE;
     }
 }
 

@@ -34,6 +34,7 @@
 #ifndef GR_SCHED_H
 #define GR_SCHED_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -46,6 +47,10 @@
 #include "timer.h"
 
 typedef struct gr_sched gr_sched;
+/* The Python side of an M's thread (mthread.c): rc is what gr_sched_wait returned
+ * (GR_NEXT_NONE: work to do, GR_NEXT_DEADLOCK: report it), released the gr_nanotime() at
+ * which the thread set out to take the GIL. */
+typedef void (*gr_m_body)(gr_m *m, int rc, int64_t released);
 
 typedef struct gr_p {
     gr_runq runq;
@@ -80,6 +85,9 @@ struct gr_m {
     int gil_contended;
     uint32_t nbackoff;  /* back-offs in a row while contended */
     void *obj;          /* the Cython M object */
+    gr_m_body body;
+    pthread_t thread;
+    int has_thread;
 };
 
 struct gr_sched {
@@ -181,6 +189,12 @@ void gr_m_gil_waited(gr_m *m, int64_t waited_ns);
 /* Without the GIL: sleep 0.5 ms, doubling per round up to 16 ms, or until this M's inbox,
  * a timer of its own or shutdown wakes it. */
 void gr_sched_backoff(gr_m *m);
+
+/* Start m's OS thread (not M0's: that is run()'s caller). It waits in C and calls body,
+ * which enters Python, once there is work for it (mthread.c). Returns an errno value. */
+int gr_m_thread_start(gr_m *m, gr_m_body body);
+/* Wait for m's thread to end (call without the GIL); a no-op if none was started. */
+void gr_m_thread_join(gr_m *m);
 
 /* Start shutdown: every M sees GR_NEXT_CLOSING once, then drains and exits. */
 void gr_sched_close(gr_sched *s);

@@ -321,6 +321,16 @@ cdef class M:
             gr_m_bind(NULL)
 
 
+cdef void _m_thread_body(gr_m *cm, int rc, int64_t released) noexcept nogil:
+    """The Python side of an M's thread (csrc/mthread.c), entered once it has work."""
+    with gil:
+        gr_m_gil_waited(cm, gr_nanotime() - released)
+        m = <M>cm.obj
+        if rc == GR_NEXT_DEADLOCK:
+            m.rt.deadlock()
+        m.thread_main()
+
+
 def _worker_entry():
     gr_asan_after_switch()
     cdef M m = <M>gr_m_current().obj
@@ -520,8 +530,7 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
         raise RuntimeError("goroutines.run() is already running (runs cannot nest)")
     cdef Runtime rt
     cdef M m
-    cdef int i
-    threads = []
+    cdef int i, err
     try:
         rt = Runtime.__new__(Runtime)
         rt.s = gr_sched_new(n)
@@ -548,13 +557,16 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
         rt.main = _new_task(rt, m, main, args, kwargs)
         gr_spawn_pinned(m.cm, &rt.main.g)  # main runs on this thread: signal.signal() works
         for i in range(1, n):
-            th = threading.Thread(target=(<M>rt.ms[i]).thread_main, name=f"goroutines-M{i}", daemon=True)
-            th.start()
-            threads.append(th)
+            err = gr_m_thread_start((<M>rt.ms[i]).cm, _m_thread_body)
+            if err:
+                rt.abort(OSError(err, f"cannot start the thread of M{i}: {os.strerror(err)}"))
+                break
         m.thread_main()
     finally:
-        for th in threads:
-            th.join()
+        if rt is not None and rt.s != NULL:
+            for i in range(1, n):
+                with nogil:
+                    gr_m_thread_join(gr_sched_m(rt.s, i))
         if saved_affinity is not None:
             os.sched_setaffinity(0, saved_affinity)
         _rt = None

@@ -86,6 +86,9 @@ cdef extern from "sched.h" nogil:
     void gr_sched_set_gil_policy(gr_sched *s, int64_t contended_ns)
     void gr_m_gil_waited(gr_m *m, int64_t waited_ns)
     void gr_sched_backoff(gr_m *m)
+    ctypedef void (*gr_m_body)(gr_m *m, int rc, int64_t released) noexcept nogil
+    int gr_m_thread_start(gr_m *m, gr_m_body body)
+    void gr_m_thread_join(gr_m *m)
     void gr_sched_close(gr_sched *s)
     bint gr_sched_closing(gr_sched *s)
     void gr_sched_external_add(gr_sched *s, int64_t delta)
