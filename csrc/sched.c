@@ -584,23 +584,32 @@ static int park_idle(gr_m *m)
     gr_idle_push_locked(&s->idle, m->id);
     /* The last M to go idle checks for deadlock. Everything it reads is quiet: every
      * other M is in the idle set and published its state when it took this lock. */
+    int64_t recheck = -1;
     if (atomic_load(&s->idle.nmidle) == s->nprocs && !gr_sched_closing(s) &&
         atomic_load(&s->ntimers) == 0 && atomic_load(&s->nexternal) == 0 &&
         !work_anywhere(s, m) && gr_sched_live(s) > 0) {
-        gr_idle_remove_locked(&s->idle, m->id);
-        pthread_mutex_unlock(&s->idle.mu);
-        return PARK_DEADLOCK;
+        /* relaxed: a stale deferral only moves the report by one recheck period. */
+        int64_t until = atomic_load_explicit(&s->deadlock_defer_until, memory_order_relaxed);
+        int64_t now = gr_nanotime();
+        if (now >= until) {
+            gr_idle_remove_locked(&s->idle, m->id);
+            pthread_mutex_unlock(&s->idle.mu);
+            return PARK_DEADLOCK;
+        }
+        recheck = until - now;
     }
     pthread_mutex_unlock(&s->idle.mu);
     /* Pairs with the fence in wakep (see idle.h). */
     atomic_thread_fence(memory_order_seq_cst);
     int rc = GR_PARK_WOKEN;
     if (!work_for(s, m) && !(gr_sched_closing(s) && !m->seen_closing)) {
-        int64_t timeout = -1;
+        int64_t timeout = recheck;
         if (m->p->timers.n) {
-            timeout = gr_timerheap_earliest(&m->p->timers) - gr_nanotime();
-            if (timeout < 0)
-                timeout = 0;
+            int64_t due = gr_timerheap_earliest(&m->p->timers) - gr_nanotime();
+            if (due < 0)
+                due = 0;
+            if (timeout < 0 || due < timeout)
+                timeout = due;
         }
         GR_STAT_INC(m->p->stats.mparks);
         rc = gr_park_wait(&m->park, timeout);
@@ -745,6 +754,9 @@ int gr_sched_wait(gr_m *m)
             default:
                 break;
             }
+            /* A park that timed out with nothing to do (a deferred deadlock check) */
+            if (!work_for(s, m) && !(gr_sched_closing(s) && !m->seen_closing))
+                continue;
         }
         if (s->gil_contended_ns == 0 || own_work(m) || !shared_work(s, m) ||
             shared_work_persists(m))
@@ -757,6 +769,11 @@ void gr_sched_close(gr_sched *s)
     atomic_store(&s->closing, 1);
     for (int i = 0; i < s->nprocs; i++)
         gr_park_unpark(&s->ms[i].park);
+}
+
+void gr_sched_defer_deadlock(gr_sched *s, int64_t until)
+{
+    atomic_store_explicit(&s->deadlock_defer_until, until, memory_order_relaxed);
 }
 
 void gr_sched_external_add(gr_sched *s, int64_t delta) { atomic_fetch_add(&s->nexternal, delta); }

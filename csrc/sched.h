@@ -102,6 +102,7 @@ struct gr_sched {
     _Atomic uint64_t ext_spawned;  /* spawned from threads that are not Ms */
     _Atomic int64_t ntimers;       /* armed timers on all Ps (deadlock detection) */
     _Atomic int64_t nexternal;     /* offloaded calls in flight (deadlock detection) */
+    _Atomic int64_t deadlock_defer_until; /* gr_nanotime() before which none is declared */
     _Atomic uint32_t closing;
     /* A GIL wait at least this long means another M was running Python; 0 turns GIL-aware
      * stealing off (one P, or a free-threaded build). Set before any M starts. */
@@ -202,6 +203,9 @@ static inline int gr_sched_closing(gr_sched *s)
 {
     return atomic_load_explicit(&s->closing, memory_order_acquire) != 0;
 }
+/* A deadlock was seen but a thread outside the runtime could still end it: report none
+ * before `until` (gr_nanotime()); the last idle M then checks again. */
+void gr_sched_defer_deadlock(gr_sched *s, int64_t until);
 /* Offloaded calls in flight keep the deadlock detector quiet. */
 void gr_sched_external_add(gr_sched *s, int64_t delta);
 

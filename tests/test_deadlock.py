@@ -1,6 +1,9 @@
 """Deadlock detection: when every task is parked and nothing can wake any of them, run()
 raises Deadlock (promptly, not by hanging) naming the parked tasks."""
 
+import threading
+import time
+
 import pytest
 
 import goroutines as gr
@@ -189,3 +192,54 @@ def test_sleeping_chain_is_not_a_deadlock(grun):
         return gr.go(link, 20).join()
 
     assert grun(main) == 20
+
+
+def _later(fn, delay=0.3):
+    th = threading.Thread(target=lambda: (time.sleep(delay), fn()))
+    th.start()
+    return th
+
+
+@pytest.mark.parametrize("waker", ["event-set", "close", "cancel", "go", "mutex-unlock"])
+def test_a_wait_a_plain_thread_will_end_is_not_a_false_deadlock(grun, waker):
+    # run() used to raise Deadlock within 0.05-0.16 s although a threading.Thread was
+    # about to wake main: a thread outside the runtime can still act.
+    def main():
+        if waker == "event-set":
+            ev = gr.Event()
+            th = _later(ev.set)
+            ev.wait()
+        elif waker == "close":
+            ch = gr.Chan()
+            th = _later(ch.close)
+            assert list(ch) == []
+        elif waker == "cancel":
+            t = gr.go(gr.sleep, 1e9)
+            t_forever = gr.go(lambda: t.join())
+            th = _later(t.cancel)
+            with pytest.raises(gr.Cancelled):
+                t_forever.join()
+        elif waker == "go":
+            ch = gr.Chan(1)
+            th = _later(lambda: gr.go(ch.send, "hi"))
+            assert ch.recv() == "hi"
+        else:
+            mu = gr.Mutex()
+            mu.lock()
+            th = _later(mu.unlock)
+            mu.lock()
+        th.join()
+        return "woken"
+
+    assert grun(main) == "woken"
+
+
+def test_a_deadlock_is_still_reported_once_the_outside_thread_has_ended(grun):
+    def main():
+        _later(lambda: None, delay=0.2)
+        gr.Event().wait()
+
+    t0 = time.monotonic()
+    with pytest.raises(gr.Deadlock):
+        grun(main)
+    assert time.monotonic() - t0 >= 0.2

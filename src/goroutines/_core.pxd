@@ -27,8 +27,10 @@ cdef class Runtime:
     cdef Task main
     cdef object outcome       # an exception run() raises instead of main's outcome
     cdef object lock
+    cdef set m_idents         # thread ids of the Ms that have entered Python
 
     cdef void abort(self, exc) noexcept
+    cdef void on_deadlock(self) noexcept
     cdef void deadlock(self) noexcept
 
 

@@ -46,6 +46,8 @@ cdef extern from "Python.h":
 # Each holds a stack copy and, on 3.11+, an interpreter data-stack chunk.
 cdef Py_ssize_t _POOL_MAX = 64
 cdef int _MAX_PROCS = 1024
+# While a thread outside the runtime is alive, a deadlock is checked again this often.
+cdef int64_t _DEADLOCK_RECHECK_NS = 50_000_000
 # Sleeps longer than this never wake (no timer is armed): ~146 years.
 cdef double _FOREVER_S = 4.6e9
 
@@ -218,7 +220,7 @@ cdef class M:
             if rc == GR_NEXT_CLOSING:
                 self.cancel_started()
             elif rc == GR_NEXT_DEADLOCK:
-                self.rt.deadlock()
+                self.rt.on_deadlock()
             elif rc == GR_NEXT_INTR:
                 try:
                     PyErr_CheckSignals()
@@ -292,6 +294,7 @@ cdef class M:
     def thread_main(self):
         """Body of the M's OS thread (and of run() on the calling thread for M0)."""
         gr_m_bind(self.cm)
+        self.rt.m_idents.add(threading.get_ident())
         try:
             if self.cpus is not None:
                 pin_self(self.cpus)
@@ -327,7 +330,7 @@ cdef void _m_thread_body(gr_m *cm, int rc, int64_t released) noexcept nogil:
         gr_m_gil_waited(cm, gr_nanotime() - released)
         m = <M>cm.obj
         if rc == GR_NEXT_DEADLOCK:
-            m.rt.deadlock()
+            m.rt.on_deadlock()
         m.thread_main()
 
 
@@ -463,6 +466,18 @@ cdef class Runtime:
                 self.outcome = exc
         gr_sched_close(self.s)
 
+    cdef void on_deadlock(self) noexcept:
+        """Every task is asleep and no M, timer or offloaded call can wake one. A Python
+        thread outside the runtime still could (Event.set(), close(), cancel(), go(), ...
+        are safe from any thread), so while one is alive the report is put off and checked
+        again later; the rule is Go's with cgo threads. sys._current_frames() lists the
+        threads that are really alive (threading.enumerate() keeps stale dummy threads)."""
+        others = set(sys._current_frames()) - self.m_idents - _offload_idents
+        if others:
+            gr_sched_defer_deadlock(self.s, gr_nanotime() + _DEADLOCK_RECHECK_NS)
+        else:
+            self.deadlock()
+
     cdef void deadlock(self) noexcept:
         cdef list parked = []
         cdef M m
@@ -542,6 +557,7 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
             # Python waits the whole interval before CPython forces a switch.
             gr_sched_set_gil_policy(rt.s, <int64_t>(sys.getswitchinterval() * 0.5e9))
         rt.lock = threading.Lock()
+        rt.m_idents = set()
         rt.ms = []
         for i in range(n):
             m = M.__new__(M)

@@ -91,6 +91,7 @@ cdef extern from "sched.h" nogil:
     void gr_m_thread_join(gr_m *m)
     void gr_sched_close(gr_sched *s)
     bint gr_sched_closing(gr_sched *s)
+    void gr_sched_defer_deadlock(gr_sched *s, int64_t until)
     void gr_sched_external_add(gr_sched *s, int64_t delta)
     int64_t gr_sched_live(gr_sched *s)
     uint64_t gr_sched_spawned(gr_sched *s)

@@ -11,6 +11,9 @@ import threading
 
 
 _IDLE_TIMEOUT = 10.0
+# Offload threads are the runtime's own: they never count as outside threads that could
+# still wake a task (Runtime.on_deadlock); a call in flight is counted in C instead.
+_offload_idents = set()
 
 
 @cython.final
@@ -51,6 +54,13 @@ class _Pool:
             threading.Thread(target=self.worker, name="goroutines-offload", daemon=True).start()
 
     def worker(self):
+        _offload_idents.add(threading.get_ident())
+        try:
+            self.work()
+        finally:
+            _offload_idents.discard(threading.get_ident())
+
+    def work(self):
         while True:
             try:
                 call = self.jobs.get(timeout=_IDLE_TIMEOUT)
