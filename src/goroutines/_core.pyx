@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 import traceback
+import types
 
 cimport cython
 from cpython.ref cimport Py_INCREF, Py_DECREF
@@ -80,6 +81,8 @@ cdef class Task:
         t = gr.go(pow, 2, 10)
         assert t.join() == 1024
     """
+
+    __class_getitem__ = classmethod(types.GenericAlias)  # Task[int] in annotations
 
     def __init__(self, *args, **kwargs):
         raise TypeError("Task objects are created by goroutines.go()")

@@ -82,6 +82,8 @@ cdef class Chan:
     cdef gr_chan *c
     cdef readonly object capacity
 
+    __class_getitem__ = classmethod(types.GenericAlias)  # Chan[int] in annotations
+
     def __cinit__(self, capacity=0):
         _check_capacity(capacity, "capacity")
         self.c = gr_chan_new(capacity)
