@@ -1,9 +1,9 @@
 """Shared fixtures for the goroutines runtime tests.
 
-``procs``: every test that takes it runs once on one processor and once on two.
+``procs``: every test that takes it runs once on one processor and once on two (the one
+           place that says so: a test needing one count calls run(..., procs=n) itself).
 ``grun``:  ``grun(fn, *args, **kwargs)`` is ``goroutines.run`` at that ``procs``.
-``guard``: turns a hang into a failure. Modules opt in with
-           ``pytestmark = pytest.mark.usefixtures("guard")``.
+``guard``: turns a hang into a failure; autouse, so every test has it.
 ``go_elsewhere``: at procs=2, from a task, ``go_elsewhere(fn, *args)`` starts a task that
            is guaranteed to run on the other M (cross-thread wake-ups, joins, cancels).
 
@@ -43,7 +43,7 @@ def grun(procs):
     return run
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def guard():
     def on_alarm(signum, frame):
         raise Hung(f"still running after {GUARD_SECONDS} s: hung (lost wake-up or deadlock?)")

@@ -232,35 +232,42 @@ def test_unknown_affinity_is_value_error(bad):
     assert gr.run(lambda: 5, procs=1) == 5
 
 
-def record_masks(procs, affinity, tasks=400, attempts=5, want_threads=None):
-    """Run tasks that record (thread ident, thread mask) until ``want_threads`` distinct
-    threads ran tasks (or ``attempts`` runs). Returns {ident: set of masks}, caller ident."""
-    want_threads = want_threads or procs
-    caller = threading.get_ident()
+def record_masks(procs, affinity):
+    """Record (thread ident, thread mask) on every M. main and procs - 1 tasks each record,
+    spin without a park point until all have recorded (so no M can run two of them), and
+    record again: a mask that changed shows as two. Returns {ident: set of masks}, caller
+    ident."""
     by_thread = {}
-    for _ in range(attempts):
-        by_thread = {}
-        lock = threading.Lock()
+    lock = threading.Lock()
+    stop = []
 
-        def rec():
-            mask = frozenset(os.sched_getaffinity(0))
-            with lock:
-                by_thread.setdefault(threading.get_ident(), set()).add(mask)
-            gr.gosched()  # give the other M something to steal
+    def rec():
+        mask = frozenset(os.sched_getaffinity(0))
+        with lock:
+            by_thread.setdefault(threading.get_ident(), set()).add(mask)
 
-        def main():
-            ts = [gr.go(rec) for _ in range(tasks)]
-            for t in ts:
-                t.join()
+    def hold():
+        rec()
+        while len(by_thread) < procs and not stop:
+            pass
+        rec()
 
-        gr.run(main, procs=procs, affinity=affinity)
-        if len(by_thread) >= want_threads:
-            break
-    return by_thread, caller
+    def main():
+        holders = [gr.go(hold) for _ in range(procs - 1)]
+        try:
+            hold()
+        finally:
+            stop.append(True)  # main stopped by the guard must not leave the holders spinning
+        for t in holders:
+            t.join()
+
+    gr.run(main, procs=procs, affinity=affinity)
+    assert len(by_thread) == procs, by_thread
+    return by_thread, threading.get_ident()
 
 
 def test_affinity_none_leaves_threads_unpinned(restore_affinity):
-    by_thread, _ = record_masks(2, None, want_threads=1)
+    by_thread, _ = record_masks(2, None)
     for masks in by_thread.values():
         assert masks == {frozenset(restore_affinity)}
 
@@ -272,23 +279,21 @@ def test_affinity_cpu_pins_each_m_to_one_cpu(restore_affinity):
         assert len(masks) == 1, "a thread's mask changed during the run"
         (mask,) = masks
         assert len(mask) == 1 and mask <= set(ALLOWED)
-    if len(by_thread) == 2:
-        # Two Ms, two CPUs: each M has its own.
-        seen = {m for ms in by_thread.values() for m in ms}
-        assert seen == {frozenset([C0]), frozenset([C1])}
+    # Two Ms, two CPUs: each M has its own.
+    seen = {m for ms in by_thread.values() for m in ms}
+    assert seen == {frozenset([C0]), frozenset([C1])}
 
 
 @needs_two
 def test_affinity_cpu_m0_gets_first_cpu(restore_affinity):
     """P0 (whose M is the caller's thread) takes the first CPU of the first node."""
     by_thread, caller = record_masks(2, "cpu")
-    if caller in by_thread:
-        assert by_thread[caller] == {frozenset([C0])}
+    assert by_thread[caller] == {frozenset([C0])}
 
 
 @needs_two
 def test_affinity_cpu_more_procs_than_cpus(restore_affinity):
-    by_thread, _ = record_masks(3, "cpu", tasks=600, want_threads=3)
+    by_thread, _ = record_masks(3, "cpu")
     for masks in by_thread.values():
         assert len(masks) == 1
         (mask,) = masks
@@ -300,11 +305,9 @@ def test_affinity_cpu_fills_node_by_node(sysfs, restore_affinity):
     """With C1 on node0 and C0 on node1, P0 gets C1 (node0 first) and P1 gets C0."""
     sysfs(online="0-300\n", nodes={0: cpulist([C1]), 1: cpulist([C0])})
     by_thread, caller = record_masks(2, "cpu")
-    if caller in by_thread:
-        assert by_thread[caller] == {frozenset([C1])}
+    assert by_thread[caller] == {frozenset([C1])}
     others = [ms for ident, ms in by_thread.items() if ident != caller]
-    for ms in others:
-        assert ms == {frozenset([C0])}
+    assert others == [{frozenset([C0])}]
 
 
 def test_affinity_node_single_node_pins_to_all_allowed(restore_affinity):
@@ -321,10 +324,8 @@ def test_affinity_node_two_fake_nodes(sysfs, restore_affinity):
         assert len(masks) == 1
         (mask,) = masks
         assert mask in (frozenset([C0]), frozenset([C1]))
-    if caller in by_thread:
-        assert by_thread[caller] == {frozenset([C0])}
-    if len(by_thread) == 2:
-        assert {m for ms in by_thread.values() for m in ms} == {frozenset([C0]), frozenset([C1])}
+    assert by_thread[caller] == {frozenset([C0])}
+    assert {m for ms in by_thread.values() for m in ms} == {frozenset([C0]), frozenset([C1])}
 
 
 @needs_two
@@ -332,7 +333,7 @@ def test_affinity_respects_confined_caller(restore_affinity):
     """A caller confined to one CPU: every M is pinned inside that set, and the caller's
     mask is the confined one again afterwards."""
     os.sched_setaffinity(0, {C1})
-    by_thread, _ = record_masks(2, "cpu", want_threads=1)
+    by_thread, _ = record_masks(2, "cpu")
     for masks in by_thread.values():
         assert masks == {frozenset([C1])}
     assert os.sched_getaffinity(0) == {C1}
@@ -380,7 +381,6 @@ def test_offload_threads_not_pinned(restore_affinity):
 # --- stats() ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("procs", [1, 2])
 def test_stats_shape(procs):
     def main():
         for t in [gr.go(gr.sleep, 0) for _ in range(100)]:
@@ -391,7 +391,7 @@ def test_stats_shape(procs):
     assert len(s["procs"]) == procs
     for p in s["procs"]:
         for key in ("executed", "stolen", "steals_local", "steals_remote", "parks", "m_parks"):
-            assert isinstance(p[key], int) and p[key] >= 0, key
+            assert type(p[key]) is int, key
     assert sum(p["executed"] for p in s["procs"]) >= 100
     assert s["steals"] == sum(p["steals_local"] + p["steals_remote"] for p in s["procs"])
     assert 0 <= s["idle_ms"] <= procs

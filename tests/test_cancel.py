@@ -7,8 +7,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import goroutines as gr
 
-pytestmark = pytest.mark.usefixtures("guard")
-
 
 def started_task(fn, *args):
     """go(fn, *args), returning once the task is running (it may not have parked yet):

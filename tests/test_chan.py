@@ -8,16 +8,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 import goroutines as gr
 from goroutines import Chan, ChanClosed, Recv, Send
 
-PROCS = [1, 2]
-
-
-pytestmark = pytest.mark.usefixtures("guard")  # a hang fails the test (conftest.py)
-
 
 # --------------------------------------------------------------------------- basics
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_unbuffered_send_recv(procs):
     def main():
         ch = Chan()
@@ -27,7 +21,6 @@ def test_unbuffered_send_recv(procs):
     assert gr.run(main, procs=procs) == 42
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_buffered_fifo_and_len(procs):
     def main():
         ch = Chan(3)
@@ -42,7 +35,6 @@ def test_buffered_fifo_and_len(procs):
     assert gr.run(main, procs=procs) == [0, 1, 2]
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_iteration_ends_when_closed_and_drained(procs):
     def main():
         ch = Chan(2)
@@ -150,7 +142,6 @@ def test_close_outside_runtime_then_use():
         ch.close()
 
 
-@pytest.mark.parametrize("procs", PROCS)
 @pytest.mark.parametrize("cap", [0, 3])
 def test_close_wakes_many_parked_receivers(procs, cap):
     n = 100
@@ -187,7 +178,6 @@ def test_close_wakes_many_parked_receivers(procs, cap):
     assert count == n
 
 
-@pytest.mark.parametrize("procs", PROCS)
 @pytest.mark.parametrize("cap", [0, 3])
 def test_close_wakes_many_parked_senders(procs, cap):
     n = 100
@@ -413,7 +403,8 @@ def test_chan_state_machine():
         max_examples=120, stateful_step_count=30, deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
     )
-    assert gr.run(lambda: run_state_machine_as_test(ChanMachine, settings=machine_settings) or True, procs=1)
+    # A broken rule or invariant raises, and run() re-raises it here.
+    gr.run(run_state_machine_as_test, ChanMachine, settings=machine_settings, procs=1)
 
 
 def _run_model(cap, ops):
@@ -422,9 +413,8 @@ def _run_model(cap, ops):
         for op in ops:
             model.step(op)
         model.finish()
-        return True
 
-    assert gr.run(main, procs=1)
+    gr.run(main, procs=1)  # the model's asserts raise through run()
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -444,8 +434,7 @@ def test_unbuffered_nonblocking_send_without_receiver_fails():
 # --------------------------------------------------------------------------- stress
 
 
-@pytest.mark.parametrize("procs", [2])
-def test_stress_4x4_over_3_channels(procs):
+def test_stress_4x4_over_3_channels():
     total = 20_000
     n_prod = n_cons = 4
     per_prod = total // n_prod
@@ -483,13 +472,12 @@ def test_stress_4x4_over_3_channels(procs):
             ch.close()
         return [t.join() for t in consumers]
 
-    results = gr.run(main, procs=procs)
+    results = gr.run(main, procs=2)
     flat = [v for r in results for v in r]
     assert len(flat) == total
     assert sorted(flat) == list(range(total))
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_stress_plain_recv_iteration(procs):
     total = 20_000
 
@@ -521,7 +509,6 @@ def test_stress_plain_recv_iteration(procs):
     assert sorted(flat) == list(range(total))
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_values_keep_identity_and_refcount(procs):
     import sys
 
@@ -560,7 +547,6 @@ def test_blocking_ops_outside_runtime_raise():
         gr.select(Recv(ch), default=True)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_cancelled_receiver_is_not_a_partner(procs):
     def main():
         ch = Chan()

@@ -8,8 +8,6 @@ import pytest
 
 import goroutines as gr
 
-pytestmark = pytest.mark.usefixtures("guard")
-
 PREFIX = "all tasks are asleep - deadlock!"
 
 

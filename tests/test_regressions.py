@@ -4,7 +4,6 @@ import sys
 import textwrap
 
 
-
 def test_many_parked_tasks_do_not_accumulate_recursion_depth():
     # Each new worker greenlet used to start on top of the recursion depth of the parked
     # task that needed it; 20k parked tasks then hit RecursionError (and a crash) at exit.

@@ -9,8 +9,6 @@ import pytest
 
 import goroutines as gr
 
-pytestmark = pytest.mark.usefixtures("guard")
-
 
 def default_procs():
     return len(os.sched_getaffinity(0))

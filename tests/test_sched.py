@@ -11,8 +11,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import goroutines as gr
 
-pytestmark = pytest.mark.usefixtures("guard")
-
 PER_P_KEYS = {
     "executed", "stolen", "from_global", "steals_local", "steals_remote", "parks", "m_parks",
     "gil_contended", "backoffs", "backoff_steals", "spawned", "finished", "runq_len",
@@ -307,8 +305,10 @@ def test_stats_keys_and_types(grun, procs):
     assert len(s["procs"]) == procs
     for p in s["procs"]:
         assert set(p) == PER_P_KEYS
-        assert all(isinstance(v, int) and v >= 0 for v in p.values())
-    assert all(isinstance(s[k], int) and s[k] >= 0 for k in TOP_KEYS - {"procs"})
+        assert all(type(v) is int for v in p.values())
+    assert all(type(s[k]) is int for k in TOP_KEYS - {"procs"})
+    check_invariants(s, procs)
+    assert s["tasks_live"] == 1  # main, which took the snapshot
 
 
 def check_invariants(s, procs):

@@ -6,13 +6,7 @@ import pytest
 import goroutines as gr
 from goroutines import Chan, ChanClosed, Recv, Send
 
-PROCS = [1, 2]
 
-
-pytestmark = pytest.mark.usefixtures("guard")  # a hang fails the test (conftest.py)
-
-
-@pytest.mark.parametrize("procs", PROCS)
 def test_recv_case_fires(procs):
     def main():
         a, b = Chan(), Chan(1)
@@ -22,7 +16,6 @@ def test_recv_case_fires(procs):
     assert gr.run(main, procs=procs) == (1, "x", True)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_send_case_fires(procs):
     def main():
         a, b = Chan(), Chan(1)
@@ -32,7 +25,6 @@ def test_send_case_fires(procs):
     assert gr.run(main, procs=procs) == ((1, None, True), 2)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_blocking_select_woken_by_sender(procs):
     def main():
         a, b = Chan(), Chan()
@@ -42,7 +34,6 @@ def test_blocking_select_woken_by_sender(procs):
     assert gr.run(main, procs=procs) == (1, 7, True)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_blocking_select_woken_by_receiver(procs):
     def main():
         a, b = Chan(), Chan()
@@ -124,7 +115,6 @@ def test_send_on_closed_raises():
     assert gr.run(main, procs=1)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_parked_select_woken_by_close(procs):
     def main():
         a, b = Chan(), Chan()
@@ -136,7 +126,6 @@ def test_parked_select_woken_by_close(procs):
     assert gr.run(main, procs=procs) == (1, None, False)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_parked_select_send_woken_by_close_raises(procs):
     def main():
         a = Chan()
@@ -173,7 +162,6 @@ def test_default_not_taken_when_ready():
     assert gr.run(main, procs=1) == (0, 5, True)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_timeout_returns_minus_one(procs):
     def main():
         return gr.select(Recv(Chan()), timeout=0.01)
@@ -225,7 +213,6 @@ def test_only_none_channels_deadlock():
         gr.run(lambda: gr.select(Recv(None)), procs=1)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_empty_select_blocks_forever(procs):
     with pytest.raises(gr.Deadlock):
         gr.run(gr.select, procs=procs)
@@ -253,7 +240,6 @@ def test_bad_cases():
     assert gr.run(main, procs=1)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_fairness_two_ready_channels(procs):
     n = 4000
 
@@ -293,7 +279,6 @@ def test_fairness_four_ready_send_cases():
         assert 0.18 * n <= c <= 0.32 * n, counts
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_contention_select_over_four_sends(procs):
     rounds = 20_000
 
@@ -319,7 +304,6 @@ def test_contention_select_over_four_sends(procs):
         assert r == sorted(r)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_contention_many_selectors_many_channels(procs):
     """4 tasks select over Sends to 4 channels, 4 receivers select over Recvs."""
     per_sender = 2500
@@ -359,7 +343,6 @@ def test_contention_many_selectors_many_channels(procs):
     )
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_goless_both_ends_of_unbuffered_channel(procs):
     """goless bug: two tasks each select on both the send and the receive end of the
     same unbuffered channel; they must pair up instead of deadlocking."""
@@ -395,7 +378,6 @@ def test_select_with_itself_send_and_recv_same_chan_alone_deadlocks():
         gr.run(main, procs=1)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_select_cancelled_while_parked(procs):
     def main():
         ch = Chan()
@@ -411,7 +393,6 @@ def test_select_cancelled_while_parked(procs):
     assert gr.run(main, procs=procs) == "after"
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_after_in_select(procs):
     def main():
         never = Chan()
@@ -421,7 +402,6 @@ def test_after_in_select(procs):
     assert i == 1 and ok and isinstance(v, float)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_duplicate_recv_cases_consume_one_value(procs):
     def main():
         ch = Chan()
@@ -437,7 +417,6 @@ def test_duplicate_recv_cases_consume_one_value(procs):
     assert r2 == (-1, None, False)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_duplicate_send_cases_deliver_one_value(procs):
     def main():
         ch = Chan()
@@ -474,7 +453,6 @@ def test_timed_out_and_cancelled_sends_release_value():
     assert sys.getrefcount(obj) == base
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_tiny_timeouts_lose_nothing(procs):
     n = 2000
 

@@ -14,8 +14,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import goroutines as gr
 
-pytestmark = pytest.mark.usefixtures("guard")
-
 
 # ---- a million tasks, bounded memory ------------------------------------------------------------
 

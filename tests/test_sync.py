@@ -10,16 +10,10 @@ if sys.version_info < (3, 11):
 
 import goroutines as gr
 
-PROCS = [1, 2]
-
-
-pytestmark = pytest.mark.usefixtures("guard")  # a hang fails the test (conftest.py)
-
 
 # --------------------------------------------------------------------------- Mutex
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_mutex_mutual_exclusion_counter(procs):
     n_tasks, iters = 8, 500
 
@@ -86,7 +80,6 @@ def test_mutex_context_manager_releases_on_error():
     assert gr.run(main, procs=1) is False
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_mutex_unlocked_by_another_task_wakes_waiter(procs):
     def main():
         mu = gr.Mutex()
@@ -100,7 +93,6 @@ def test_mutex_unlocked_by_another_task_wakes_waiter(procs):
     assert gr.run(main, procs=procs) == "got"
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_deadlock_mutex_double_lock(procs):
     def main():
         mu = gr.Mutex()
@@ -114,7 +106,6 @@ def test_deadlock_mutex_double_lock(procs):
 # --------------------------------------------------------------------------- RWMutex
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_rwmutex_readers_concurrent(procs):
     n = 5
 
@@ -144,7 +135,6 @@ def test_rwmutex_readers_concurrent(procs):
     assert gr.run(main, procs=procs)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_rwmutex_writer_exclusive(procs):
     def main():
         rw = gr.RWMutex()
@@ -205,7 +195,6 @@ def test_rwmutex_try_and_errors():
     assert gr.run(main, procs=1)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_rwmutex_writer_preferred(procs):
     """With a writer waiting, new readers wait behind it (as Go's RWMutex)."""
 
@@ -239,7 +228,6 @@ def test_deadlock_rwmutex_write_after_read():
 # --------------------------------------------------------------------------- WaitGroup
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_waitgroup_waits_for_all(procs):
     def main():
         wg = gr.WaitGroup()
@@ -284,7 +272,6 @@ def test_waitgroup_errors_and_count():
     assert gr.run(main, procs=1)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_waitgroup_wait_timeout(procs):
     def main():
         wg = gr.WaitGroup()
@@ -296,7 +283,6 @@ def test_waitgroup_wait_timeout(procs):
     assert gr.run(main, procs=procs) == (False, True)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_deadlock_waitgroup_wait(procs):
     def main():
         wg = gr.WaitGroup()
@@ -311,7 +297,6 @@ def test_deadlock_waitgroup_wait(procs):
 # --------------------------------------------------------------------------- Once
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_once_runs_once_across_50_tasks(procs):
     def main():
         once = gr.Once()
@@ -350,7 +335,6 @@ def test_once_args_and_raise_counts():
 # --------------------------------------------------------------------------- Semaphore
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_semaphore_bounds_concurrency(procs):
     limit = 3
 
@@ -401,7 +385,6 @@ def test_semaphore_acquire_timeout_and_errors():
         gr.Semaphore(1.5)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_semaphore_release_wakes_waiter(procs):
     def main():
         sem = gr.Semaphore(1)
@@ -427,7 +410,6 @@ def test_deadlock_semaphore():
 # --------------------------------------------------------------------------- Event
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_event_wakes_all_waiters(procs):
     n = 50
 
@@ -471,7 +453,6 @@ def test_deadlock_event_wait():
 # --------------------------------------------------------------------------- TaskGroup
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_taskgroup_waits_for_all(procs):
     def main():
         results = []
@@ -484,7 +465,6 @@ def test_taskgroup_waits_for_all(procs):
     assert res == list(range(20)) and rets == list(range(20))
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_taskgroup_first_failure_cancels_rest(procs):
     def main():
         cancelled = []
@@ -594,7 +574,6 @@ def test_taskgroup_tasks_spawning_tasks():
 # --------------------------------------------------------------------------- after / Ticker
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_after_delivers_one_value(procs):
     import time
 
@@ -620,7 +599,6 @@ def test_after_bad_args():
     assert gr.run(main, procs=1)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_ticker_delivers_and_stops(procs):
     def main():
         tk = gr.Ticker(0.002)
@@ -664,7 +642,6 @@ def test_ticker_not_stopped_does_not_block_run_exit():
 # --------------------------------------------------------------------------- deadlock on channels
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_deadlock_channel_recv_and_send(procs):
     with pytest.raises(gr.Deadlock):
         gr.run(lambda: gr.Chan().recv(), procs=procs)
@@ -681,7 +658,6 @@ def test_deadlock_channel_recv_and_send(procs):
         gr.run(main, procs=procs)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_deadlock_mixed_primitives(procs):
     def main():
         mu, ev, wg, ch = gr.Mutex(), gr.Event(), gr.WaitGroup(), gr.Chan()
@@ -703,7 +679,6 @@ def test_runtime_usable_after_deadlock():
     assert gr.run(lambda: 1 + 1, procs=2) == 2
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_cancelled_lock_waiter_does_not_keep_lock(procs):
     def main():
         mu = gr.Mutex()
@@ -719,7 +694,6 @@ def test_cancelled_lock_waiter_does_not_keep_lock(procs):
     assert gr.run(main, procs=procs)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_cancelled_pending_writer_releases_readers(procs):
     def main():
         rw = gr.RWMutex()
@@ -749,7 +723,6 @@ def test_semaphore_timeouts_do_not_lose_permits():
     assert gr.run(main, procs=1) == ([False] * 10, 1)
 
 
-@pytest.mark.parametrize("procs", PROCS)
 def test_waitgroup_reuse(procs):
     def main():
         wg = gr.WaitGroup()

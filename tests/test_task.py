@@ -12,8 +12,6 @@ import pytest
 
 import goroutines as gr
 
-pytestmark = pytest.mark.usefixtures("guard")
-
 
 def fail(exc):
     raise exc
