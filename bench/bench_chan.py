@@ -414,7 +414,7 @@ def _gr_select(procs, use_select=True):
                 one = gr.Chan(CAPACITY)
                 gr.go(producer, one, n)
                 return sum(one)
-            for ch, count in zip(chans, counts):
+            for ch, count in zip(chans, counts, strict=True):
                 gr.go(producer, ch, count)
             cases = [gr.Recv(ch) for ch in chans]
             total, open_ = 0, 4

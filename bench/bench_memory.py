@@ -201,7 +201,9 @@ def run_probe(probe, k):
     )
     if child.returncode != 0:
         # Only the tail: a runtime that fails per task can print megabytes.
-        pytest.fail(f"probe {probe} exited with {child.returncode}, stderr tail:\n{child.stderr[-4000:]}")
+        pytest.fail(
+            f"probe {probe} exited with {child.returncode}, stderr tail:\n{child.stderr[-4000:]}"
+        )
     return json.loads(child.stdout.splitlines()[-1])
 
 
@@ -221,14 +223,18 @@ PARKED = {
 def test_parked_task_memory(runtime, benchmark, smoke):
     pytest.importorskip(*PARKED[runtime])
     k = 2000 if smoke else 50_000
-    benchmark.extra_info.update(benchmark.pedantic(run_probe, args=(runtime, k), rounds=1, iterations=1))
+    benchmark.extra_info.update(
+        benchmark.pedantic(run_probe, args=(runtime, k), rounds=1, iterations=1)
+    )
 
 
 @pytest.mark.benchmark(group="memory-churn")
 def test_churn_rss(benchmark, smoke):
     pytest.importorskip("goroutines")
     k = 20_000 if smoke else 1_000_000
-    benchmark.extra_info.update(benchmark.pedantic(run_probe, args=("goroutines_churn", k), rounds=1, iterations=1))
+    benchmark.extra_info.update(
+        benchmark.pedantic(run_probe, args=("goroutines_churn", k), rounds=1, iterations=1)
+    )
 
 
 if __name__ == "__main__":

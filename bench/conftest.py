@@ -174,5 +174,6 @@ def pytest_terminal_summary(terminalreporter, config):
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         terminalreporter.write_line(f"group {group!r}:")
         for row in rows:
-            cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+            cells = [row[0].ljust(widths[0])]
+            cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
             terminalreporter.write_line("  " + "  ".join(cells))

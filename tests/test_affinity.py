@@ -378,7 +378,7 @@ def test_offload_threads_not_pinned(restore_affinity):
     assert mask and mask <= set(ALLOWED)
 
 
-# --- stats() ---------------------------------------------------------------------------------------
+# --- stats() --------------------------------------------------------------------------------------
 
 
 def test_stats_shape(procs):

@@ -140,7 +140,7 @@ def test_cancel_before_start_races_at_two_procs(procs):
         ts = [gr.go(work, i) for i in range(n)]
         returned = [t.cancel() for t in ts]
         out = []
-        for i, t in enumerate(ts):
+        for t in ts:
             try:
                 out.append(("ok", t.join()))
             except gr.Cancelled:
@@ -400,7 +400,12 @@ def test_park_during_shutdown_raises_cancelled_at_once(grun):
         try:
             gr.sleep(1000)
         finally:
-            for park in (lambda: gr.sleep(1000), gr.gosched, lambda: gr.sleep(0), lambda: gr.go(gr.sleep, 1).join()):
+            for park in (
+                lambda: gr.sleep(1000),
+                gr.gosched,
+                lambda: gr.sleep(0),
+                lambda: gr.go(gr.sleep, 1).join(),
+            ):
                 try:
                     park()
                     log.append("parked normally")
@@ -474,7 +479,7 @@ def test_exceptions_of_shutdown_cancelled_tasks_do_not_fail_run(grun):
         try:
             gr.sleep(1000)
         except gr.Cancelled:
-            raise RuntimeError("converted")
+            raise RuntimeError("converted") from None
 
     def main():
         return started_task(converts)
@@ -487,7 +492,9 @@ def test_exceptions_of_shutdown_cancelled_tasks_do_not_fail_run(grun):
 # ---- property: random cancels ------------------------------------------------------------------
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     plan=st.lists(st.tuples(st.integers(0, 4), st.booleans()), min_size=1, max_size=40),
     nprocs=st.sampled_from([1, 2]),

@@ -3,11 +3,16 @@ import collections
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 import goroutines as gr
 from goroutines import Chan, ChanClosed, Recv, Send
-
 
 # --------------------------------------------------------------------------- basics
 
@@ -184,7 +189,7 @@ def test_close_wakes_many_parked_senders(procs, cap):
 
     def main():
         ch = Chan(cap)
-        for i in range(cap):  # fill the buffer so every sender parks
+        for _ in range(cap):  # fill the buffer so every sender parks
             ch.send(-1)
         started = gr.WaitGroup()
         started.add(n)

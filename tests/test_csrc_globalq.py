@@ -23,7 +23,7 @@ def chain(base, idx):
     """Link base[idx...] through schedlink (the last one's link left as garbage, which
     put_batch must overwrite). Returns (head, tail)."""
     gs = [lib.t_g_at(base, i) for i in idx]
-    for a, b in zip(gs, gs[1:]):
+    for a, b in zip(gs, gs[1:], strict=False):
         a.schedlink = b
     gs[-1].schedlink = lib.t_g_at(base, 0)  # not NULL: put_batch must terminate the chain
     return gs[0], gs[-1]

@@ -163,7 +163,9 @@ def test_idle_push_remove_pop():
         lib.t_idle_unlock(s)
 
 
-OPS = st.lists(st.tuples(st.sampled_from(["push", "remove", "pop"]), st.integers(0, 7)), max_size=60)
+OPS = st.lists(
+    st.tuples(st.sampled_from(["push", "remove", "pop"]), st.integers(0, 7)), max_size=60
+)
 
 
 @settings(max_examples=100, deadline=None)
@@ -219,7 +221,10 @@ def test_lock_mutual_exclusion():
     iters = 200_000
     lock = ffi.gc(lib.t_lock_new(), lib.t_lock_free)
     lib.t_lock_counter_reset()
-    ts = [threading.Thread(target=lib.t_lock_hammer, args=(lock, iters), daemon=True) for _ in range(2)]
+    ts = [
+        threading.Thread(target=lib.t_lock_hammer, args=(lock, iters), daemon=True)
+        for _ in range(2)
+    ]
     for t in ts:
         t.start()
     for t in ts:

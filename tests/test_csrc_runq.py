@@ -405,7 +405,7 @@ def _race(thief_specs, n=N):
     assert lib.t_race_violations(race) == 0
 
     seen = Counter()
-    for out, k in zip(outs, counts):
+    for out, k in zip(outs, counts, strict=True):
         seen.update(ffi.unpack(out, k))
     rest = ffi.new("int32_t[]", n)
     for q, g in [(victim, gq)] + [(t, ffi.NULL) for t in thieves]:

@@ -57,7 +57,7 @@ class TimerMachine(RuleBasedStateMachine):
     @rule(whens=st.lists(WHEN, min_size=1, max_size=80))
     def add_many(self, whens):
         free = [i for i in range(self.POOL) if i not in self.when]
-        for i, when in zip(free, whens):
+        for i, when in zip(free, whens, strict=False):
             assert lib.gr_timerheap_add(self.h, self.g(i), when) == 0
             self.model_add(i, when)
 

@@ -143,7 +143,7 @@ def test_run_after_a_deadlock_works(grun):
     assert grun(lambda: gr.go(pow, 2, 4).join()) == 16
 
 
-# ---- no false alarms -------------------------------------------------------------------------------
+# ---- no false alarms -----------------------------------------------------------------------------
 
 
 def test_pending_timer_is_not_a_deadlock(grun):

@@ -245,7 +245,9 @@ def test_go_outside_run():
     ids=["gosched", "current", "sleep(0)", "sleep(0.001)"],
 )
 def test_task_only_calls_outside_run(call):
-    with pytest.raises(RuntimeError, match="must be called from a task running under goroutines.run"):
+    with pytest.raises(
+        RuntimeError, match="must be called from a task running under goroutines.run"
+    ):
         call()
 
 

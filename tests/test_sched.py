@@ -32,7 +32,11 @@ TOP_KEYS = {
 # ---- gosched ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("yield_", [gr.gosched, lambda: gr.sleep(0), lambda: gr.sleep(0.0)], ids=["gosched", "sleep(0)", "sleep(0.0)"])
+@pytest.mark.parametrize(
+    "yield_",
+    [gr.gosched, lambda: gr.sleep(0), lambda: gr.sleep(0.0)],
+    ids=["gosched", "sleep(0)", "sleep(0.0)"],
+)
 def test_yield_lets_a_spinning_task_see_progress(grun, yield_):
     # Cooperative scheduling: a task that waits for a flag by yielding must not starve the
     # task that sets it (a hang here means the yield did not let it run).
@@ -83,7 +87,7 @@ def test_gosched_interleaves_two_tasks_on_one_p():
 
     gr.run(main, procs=1)
     assert sorted(log) == ["a"] * 20 + ["b"] * 20
-    switches = sum(1 for x, y in zip(log, log[1:]) if x != y)
+    switches = sum(1 for x, y in zip(log, log[1:], strict=False) if x != y)
     # With one P and both runnable, each yield hands the P to the other task.
     assert switches >= 20, log
 
@@ -174,7 +178,9 @@ def test_sleep_negative(grun, bad):
 
 def test_sleep_nan(grun):
     def main():
-        with pytest.raises(ValueError, match=r"seconds must be a non-negative number of seconds, got nan"):
+        with pytest.raises(
+            ValueError, match=r"seconds must be a non-negative number of seconds, got nan"
+        ):
             gr.sleep(float("nan"))
         return "ok"
 
@@ -184,14 +190,18 @@ def test_sleep_nan(grun):
 @pytest.mark.parametrize("bad", [None, "0", "0.001", "soon", b"0", [0], {}, object(), 1j], ids=repr)
 def test_sleep_non_number(grun, bad):
     def main():
-        with pytest.raises(TypeError, match=r"seconds must be a number of seconds, not " + type(bad).__name__):
+        with pytest.raises(
+            TypeError, match=r"seconds must be a number of seconds, not " + type(bad).__name__
+        ):
             gr.sleep(bad)
         return "ok"
 
     assert grun(main) == "ok"
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.floats(max_value=-1e-300) | st.integers(max_value=-1))
 def test_sleep_rejects_every_negative(bad):
     def main():
@@ -238,7 +248,7 @@ def test_current_differs_per_task(grun):
     assert grun(main) == (20, True)
 
 
-# ---- num_tasks and procs --------------------------------------------------------------------------
+# ---- num_tasks and procs -------------------------------------------------------------------------
 
 
 def test_num_tasks_counts_live_tasks():

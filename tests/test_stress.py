@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import goroutines as gr
 
-
 # ---- a million tasks, bounded memory ------------------------------------------------------------
 
 RSS_SCRIPT = textwrap.dedent(
@@ -45,14 +44,21 @@ RSS_SCRIPT = textwrap.dedent(
         gr.run(main, procs=procs)  # warm-up: allocator pools, greenlets, thread stacks
         before = vmrss_kib()
         total, spawned, live = gr.run(main, procs=procs)
-        out[procs] = {"growth_kib": vmrss_kib() - before, "total": total, "spawned": spawned, "live": live}
+        out[procs] = {
+            "growth_kib": vmrss_kib() - before,
+            "total": total,
+            "spawned": spawned,
+            "live": live,
+        }
     print(json.dumps(out))
     """
 )
 
 
 def test_million_tasks_in_bounded_memory():
-    proc = subprocess.run([sys.executable, "-c", RSS_SCRIPT], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", RSS_SCRIPT], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     expected_total = 100 * sum(range(10_000))
@@ -172,7 +178,9 @@ def nodes():
             Node,
             st.integers(-50, 50),
             st.booleans(),
-            st.lists(st.tuples(children, st.sampled_from(YIELDS), st.booleans()), max_size=4).map(tuple),
+            st.lists(
+                st.tuples(children, st.sampled_from(YIELDS), st.booleans()), max_size=4
+            ).map(tuple),
             st.booleans(),
         ),
         max_leaves=40,
@@ -221,7 +229,9 @@ def outcome(fn, *args):
         return ("err", e.args)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(tree=nodes(), nprocs=st.sampled_from([1, 2]))
 def test_random_task_trees_match_sequential_evaluation(tree, nprocs):
     expected = outcome(evaluate_sequentially, tree)
@@ -229,7 +239,9 @@ def test_random_task_trees_match_sequential_evaluation(tree, nprocs):
     assert got == expected
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(tree=nodes())
 def test_random_task_trees_failing_at_the_root_propagate_through_run(tree):
     root = Node(tree.value, True, tree.kids, tree.reverse)

@@ -178,9 +178,11 @@ def test_repr_and_flags_through_the_lifecycle():
     assert snapshots["joining"] == f"<Task {jid} {joiner.__qualname__} parked on join>"
     assert snapshots["cancelled"] == (f"<Task {tid} {name} cancelled>", True, True)
     r, done, cancelled = snapshots["done"]
-    assert r.startswith(f"<Task {okid} ") and r.endswith(" done>") and (done, cancelled) == (True, False)
+    assert r.startswith(f"<Task {okid} ") and r.endswith(" done>")
+    assert (done, cancelled) == (True, False)
     r, done, cancelled = snapshots["failed"]
-    assert r.startswith(f"<Task {badid} int failed: ValueError(") and (done, cancelled) == (True, False)
+    assert r.startswith(f"<Task {badid} int failed: ValueError(")
+    assert (done, cancelled) == (True, False)
 
 
 # ---- outcomes ----------------------------------------------------------------------------------
@@ -189,9 +191,13 @@ def test_repr_and_flags_through_the_lifecycle():
 def test_result_and_exception_of_unfinished_task(grun):
     def main():
         t = gr.go(gr.sleep, 1000)
-        with pytest.raises(RuntimeError, match=rf"result\(\) of task {t.id}, which has not finished"):
+        with pytest.raises(
+            RuntimeError, match=rf"result\(\) of task {t.id}, which has not finished"
+        ):
             t.result()
-        with pytest.raises(RuntimeError, match=rf"exception\(\) of task {t.id}, which has not finished"):
+        with pytest.raises(
+            RuntimeError, match=rf"exception\(\) of task {t.id}, which has not finished"
+        ):
             t.exception()
         t.cancel()
         return "ok"
@@ -368,7 +374,11 @@ def test_join_within_timeout_returns_result(grun):
         return "slow"
 
     def main():
-        return gr.go(slow).join(timeout=30), gr.go(pow, 2, 2).join(timeout=30), gr.go(int).join(None)
+        return (
+            gr.go(slow).join(timeout=30),
+            gr.go(pow, 2, 2).join(timeout=30),
+            gr.go(int).join(None),
+        )
 
     assert grun(main) == ("slow", 4, 0)
 
@@ -406,7 +416,9 @@ def test_join_timeout_bad_value(grun, bad):
 def test_join_timeout_bad_type(grun, bad):
     def main():
         t = gr.go(gr.sleep, 1000)
-        with pytest.raises(TypeError, match="timeout must be a number of seconds, not " + type(bad).__name__):
+        with pytest.raises(
+            TypeError, match="timeout must be a number of seconds, not " + type(bad).__name__
+        ):
             t.join(timeout=bad)
         t.cancel()
         return "ok"
@@ -443,7 +455,7 @@ def test_join_timeout_across_ms(go_elsewhere):
     assert gr.run(main, procs=2) == (True, True)
 
 
-# ---- exception propagation -------------------------------------------------------------------------
+# ---- exception propagation -----------------------------------------------------------------------
 
 
 def test_exception_propagates_through_nested_joins_and_run(grun):
@@ -500,7 +512,7 @@ def test_base_exception_other_than_interrupts_is_a_task_failure(grun):
     assert grun(main) == "survived"
 
 
-# ---- the never-retrieved report ----------------------------------------------------------------------
+# ---- the never-retrieved report ------------------------------------------------------------------
 
 
 def _finish_unretrieved(exc, retrieve=None):
@@ -575,7 +587,9 @@ def test_never_retrieved_report_in_a_real_program():
         print("run returned")
         """
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert "run returned" in proc.stdout
     assert "was never retrieved" in proc.stderr

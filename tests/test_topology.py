@@ -214,7 +214,7 @@ def range_list_of(draw, cpus):
         lo, _, hi = run.partition("-")
         lo, hi = int(lo), int(hi or lo)
         cuts = sorted(draw(st.sets(st.integers(lo + 1, hi), max_size=3))) if hi > lo else []
-        for a, b in zip([lo] + cuts, cuts + [hi + 1]):
+        for a, b in zip([lo] + cuts, cuts + [hi + 1], strict=True):
             single = b - a == 1 and draw(st.booleans())
             pieces.append(str(a) if single else f"{a}-{b - 1}")
     pieces = draw(st.permutations(pieces))
@@ -483,7 +483,7 @@ def machines(draw):
     nodes = None
     if draw(st.booleans()):
         nodes = {}
-        for cpu, n in zip(universe, node_of):
+        for cpu, n in zip(universe, node_of, strict=True):
             nodes.setdefault(n * 3, set()).add(cpu)
         nodes.update({17: set()} if draw(st.booleans()) else {})  # a memory-only node
     online = draw(st.none() | st.sets(st.sampled_from(universe)))
@@ -581,5 +581,5 @@ def test_place_then_pin_on_this_machine(lib, ffi):
     for p in range(2 * lib.gr_cpuset_count(allowed)):
         rc, cpus, _ = place(lib, ffi, t, lib.GR_AFFINITY_CPU, p)
         assert rc == 0
-        assert in_thread(lambda: (lib.gr_topo_pin_self(cpuset(ffi, cpus)),
+        assert in_thread(lambda cpus=cpus: (lib.gr_topo_pin_self(cpuset(ffi, cpus)),
                                   os.sched_getaffinity(0))) == (0, cpus)

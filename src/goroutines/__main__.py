@@ -47,10 +47,16 @@ def main():
     total = fan_out_fan_in(8, items)
     dt = time.perf_counter() - t0
     assert total == sum(x * x for x in range(items))
-    print(f"fan-out/fan-in: 8 workers, {items:,} items over channels, {dt / items * 1e9:.0f} ns per item")
+    print(
+        f"fan-out/fan-in: 8 workers, {items:,} items over channels, "
+        f"{dt / items * 1e9:.0f} ns per item"
+    )
     st = gr.stats()
     for i, p in enumerate(st["procs"]):
-        print(f"  P{i}: executed {p['executed']:>9,}  stolen {p['stolen']:>7,}  parks {p['parks']:>7,}")
+        print(
+            f"  P{i}: executed {p['executed']:>9,}  stolen {p['stolen']:>7,}"
+            f"  parks {p['parks']:>7,}"
+        )
     print(f"  steals {st['steals']:,}, global run queue {st['global_runq_len']}")
 
 
