@@ -9,7 +9,7 @@ import time
 import goroutines as gr
 
 
-def spawn_million(n):
+def spawn_million(n: int) -> float:
     t0 = time.perf_counter()
     wg = gr.WaitGroup()
     wg.add(n)
@@ -19,14 +19,15 @@ def spawn_million(n):
     return time.perf_counter() - t0
 
 
-def fan_out_fan_in(workers, items):
-    jobs, results = gr.Chan(128), gr.Chan(128)
+def fan_out_fan_in(workers: int, items: int) -> int:
+    jobs: gr.Chan[int] = gr.Chan(128)
+    results: gr.Chan[int] = gr.Chan(128)
 
-    def worker():
+    def worker() -> None:
         for x in jobs:
             results.send(x * x)
 
-    def feed():
+    def feed() -> None:
         for x in range(items):
             jobs.send(x)
         jobs.close()
@@ -37,7 +38,7 @@ def fan_out_fan_in(workers, items):
     return sum(results.recv() for _ in range(items))
 
 
-def main():
+def main() -> None:
     n = int(os.environ.get("GOROUTINES_DEMO_N", "1000000"))
     print(f"goroutines demo: {gr.procs()} procs, {n:,} tasks")
     dt = spawn_million(n)
