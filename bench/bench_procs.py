@@ -112,7 +112,8 @@ def _sha256(gr, n):
 
 def _pure_python(gr, n):
     def main():
-        return [t.join() for t in [gr.go(lambda: sum(i * i for i in range(20000))) for _ in range(n)]]
+        tasks = [gr.go(lambda: sum(i * i for i in range(20000))) for _ in range(n)]
+        return [t.join() for t in tasks]
 
     return main
 

@@ -11,7 +11,8 @@ import pytest
 import goroutines as gr
 
 gil_build = pytest.mark.skipif(
-    not getattr(sys, "_is_gil_enabled", lambda: True)(), reason="GIL-aware stealing is off without a GIL"
+    not getattr(sys, "_is_gil_enabled", lambda: True)(),
+    reason="GIL-aware stealing is off without a GIL",
 )
 
 
@@ -64,7 +65,10 @@ def test_gil_releasing_tasks_run_on_both_ms():
     digest = hashlib.sha256(blob).digest()
 
     def main():
-        ts = [gr.go(lambda: (threading.get_ident(), hashlib.sha256(blob).digest())) for _ in range(60)]
+        ts = [
+            gr.go(lambda: (threading.get_ident(), hashlib.sha256(blob).digest()))
+            for _ in range(60)
+        ]
         out = [t.join() for t in ts]
         assert all(d == digest for _, d in out)
         return len({tid for tid, _ in out})
