@@ -42,6 +42,7 @@ cdef class M:
     cdef Task cur             # the task running on this M
     cdef Task handoff         # the never-run task passed to a pooled worker, or None: exit
     cdef object cpus          # CPUs to pin the M's thread to, or None
+    cdef unsigned long ident  # its thread's id once it has entered Python, else 0
     cdef bint want_worker     # set before switching to root: start a worker for handoff
     cdef greenlet target      # the greenlet being switched to; cleared by whoever resumes
 

@@ -39,6 +39,7 @@ cdef extern from "greenlet/greenlet.h":
     object _switch_borrowed "PyGreenlet_Switch"(void *g, void *args, void *kwargs)
 
 cdef extern from "Python.h":
+    int PyThreadState_SetAsyncExc(unsigned long id, object exc)
     void PyObject_GC_Track(PyObject *op)
     void PyObject_GC_UnTrack(PyObject *op)
     bint PyObject_GC_IsTracked(object op)
@@ -297,7 +298,8 @@ cdef class M:
     def thread_main(self):
         """Body of the M's OS thread (and of run() on the calling thread for M0)."""
         gr_m_bind(self.cm)
-        self.rt.m_idents.add(threading.get_ident())
+        self.ident = threading.get_ident()
+        self.rt.m_idents.add(self.ident)
         try:
             if self.cpus is not None:
                 pin_self(self.cpus)
@@ -464,10 +466,23 @@ cdef double _seconds(object seconds, str what) except -1:
 cdef class Runtime:
 
     cdef void abort(self, exc) noexcept:
+        """Stop the run with exc (Ctrl-C, SystemExit, a deadlock): close the scheduler, so
+        every park point raises Cancelled, and raise Cancelled right away in the tasks
+        running on the other Ms. Those may never reach a park point (a loop without one),
+        and run() could not return until they finish; CPython delivers the exception at
+        their next bytecode, as it delivers KeyboardInterrupt to the main thread."""
+        cdef M m
+        cdef unsigned long me = threading.get_ident()
         with self.lock:
-            if self.outcome is None:
+            first = self.outcome is None
+            if first:
                 self.outcome = exc
         gr_sched_close(self.s)
+        if not first:
+            return
+        for m in self.ms:
+            if m.cur is not None and m.ident != 0 and m.ident != me:
+                PyThreadState_SetAsyncExc(m.ident, Cancelled)
 
     cdef void on_deadlock(self) noexcept:
         """Every task is asleep and no M, timer or offloaded call can wake one. A Python

@@ -1,0 +1,112 @@
+"""Ctrl-C: one SIGINT cancels every task, runs their finally blocks and raises
+KeyboardInterrupt from run(). Each case runs in a subprocess that prints "ready" once it
+is in the state under test; the test then sends SIGINT and reads what ran."""
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+
+def interrupt(body, procs):
+    code = "import goroutines as gr\n" + textwrap.dedent(body) + f"\ngr.run(main, procs={procs})\n"
+    p = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert p.stdout.readline().strip() == "ready", p.stderr.read()
+        time.sleep(0.1)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    return p.returncode, out.split(), err
+
+
+def test_ctrl_c_stops_a_main_that_only_runs_c_callable_tasks(procs):
+    # Tasks whose bodies are C callables kept the main thread's M busy without running
+    # its bytecode at procs=2: SIGINT was never handled (main ran on another thread).
+    rc, out, err = interrupt(
+        """
+        def main():
+            print("ready", flush=True)
+            try:
+                while True:
+                    gr.go(int).join()
+            finally:
+                print("main-finally", flush=True)
+        """,
+        procs,
+    )
+    assert rc == -signal.SIGINT and out == ["main-finally"] and "KeyboardInterrupt" in err
+
+
+def test_one_ctrl_c_runs_mains_finally_while_main_sleeps(procs):
+    rc, out, err = interrupt(
+        """
+        def main():
+            for _ in range(10):
+                gr.go(gr.sleep, 100)
+            print("ready", flush=True)
+            try:
+                gr.sleep(100)
+            finally:
+                print("main-finally", flush=True)
+        """,
+        procs,
+    )
+    assert rc == -signal.SIGINT and out == ["main-finally"] and "KeyboardInterrupt" in err
+
+
+def test_ctrl_c_cancels_a_task_that_never_parks_on_the_other_m():
+    # A task looping without a park point on M1 used to keep run() from returning after
+    # Ctrl-C: it never saw the cancellation. Now it gets Cancelled at its next bytecode.
+    rc, out, err = interrupt(
+        """
+        import threading, time
+        def hog(started):
+            started.append(threading.get_ident())
+            try:
+                while True:
+                    pass
+            finally:
+                print("hog-finally", flush=True)
+        def main():
+            started = []
+            gr.go(hog, started)
+            while not started:
+                time.sleep(0.001)
+            assert started[0] != threading.get_ident()
+            print("ready", flush=True)
+            try:
+                gr.sleep(100)
+            finally:
+                print("main-finally", flush=True)
+        """,
+        2,
+    )
+    assert rc == -signal.SIGINT and "KeyboardInterrupt" in err
+    assert sorted(out) == ["hog-finally", "main-finally"]
+
+
+def test_ctrl_c_stops_the_demo(procs):
+    p = subprocess.Popen(
+        [sys.executable, "-m", "goroutines"],
+        env={"GOROUTINES_PROCS": str(procs), "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    # Either it was interrupted, or it had already finished cleanly.
+    assert p.returncode in (0, -signal.SIGINT), err
+    assert p.returncode == 0 or "KeyboardInterrupt" in err
