@@ -28,6 +28,9 @@
 #define GR_STEAL_GRACE_STEP_NS 100000
 #define GR_BACKOFF_MAX_SHIFT 5
 #define GR_BACKOFF_ROUNDS 8
+/* Short GIL waits in a row before a contended M takes shared work again: one can be luck
+ * (a third thread, such as an offload worker, just forced the GIL holder to switch). */
+#define GR_GIL_FREE_WAITS 2
 
 static _Thread_local gr_m *curm;
 
@@ -639,8 +642,9 @@ void gr_m_gil_waited(gr_m *m, int64_t waited_ns)
         return;
     if (waited_ns >= limit) {
         m->gil_contended = 1;
+        m->nshort = 0;
         GR_STAT_INC(m->p->stats.gil_contended);
-    } else {
+    } else if (++m->nshort >= GR_GIL_FREE_WAITS) {
         m->gil_contended = 0;
         m->nbackoff = 0;
     }

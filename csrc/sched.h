@@ -84,6 +84,7 @@ struct gr_m {
      * enough that another M must have been running Python (gr_m_gil_waited). */
     int gil_contended;
     uint32_t nbackoff;  /* back-offs in a row while contended */
+    uint32_t nshort;    /* short GIL waits in a row */
     void *obj;          /* the Cython M object */
     gr_m_body body;
     pthread_t thread;

@@ -420,6 +420,7 @@ cdef int _park(M m, Task t, int reason) except -1:
     _keep_greenlet(m, t)
     t.g.park_reason = reason
     gr_g_parked(m.cm, &t.g)
+    m.cur = None  # while t is parked, no task runs here (signal handlers, finalizers)
     m.switch_away(t)
     m.cur = t
     t.g.park_reason = PARK_NONE
@@ -675,6 +676,7 @@ def gosched() -> None:
     _check_cancel(m, t)
     _keep_greenlet(m, t)
     gr_yield(m.cm, &t.g)
+    m.cur = None
     m.switch_away(t)
     m.cur = t
     _check_cancel(m, t)
