@@ -4,6 +4,7 @@ void gr_globalq_init(gr_globalq *q)
 {
     pthread_mutex_init(&q->mu, NULL);
     q->head = q->tail = NULL;
+    q->closed = 0;
     atomic_init(&q->len, 0);
 }
 
@@ -24,6 +25,32 @@ void gr_globalq_put_batch(gr_globalq *q, gr_g *head, gr_g *tail, uint32_t n)
 }
 
 void gr_globalq_put(gr_globalq *q, gr_g *g) { gr_globalq_put_batch(q, g, g, 1); }
+
+int gr_globalq_put_open(gr_globalq *q, gr_g *g)
+{
+    g->schedlink = NULL;
+    pthread_mutex_lock(&q->mu);
+    if (q->closed) {
+        pthread_mutex_unlock(&q->mu);
+        return -1;
+    }
+    if (q->tail)
+        q->tail->schedlink = g;
+    else
+        q->head = g;
+    q->tail = g;
+    atomic_store_explicit(&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + 1,
+                          memory_order_release);
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
+void gr_globalq_close(gr_globalq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->closed = 1;
+    pthread_mutex_unlock(&q->mu);
+}
 
 gr_g *gr_globalq_get_batch(gr_globalq *q, uint32_t max, uint32_t *n)
 {

@@ -18,6 +18,7 @@
 typedef struct gr_globalq {
     pthread_mutex_t mu;
     gr_g *head, *tail;
+    int closed;          /* under mu: puts from outside the runtime are refused */
     /* Written under mu; read without it only as a hint (an empty-check before locking). */
     _Atomic uint64_t len;
 } gr_globalq;
@@ -27,6 +28,12 @@ void gr_globalq_destroy(gr_globalq *q);
 /* Append the chain head..tail (linked through schedlink) of n G's. */
 void gr_globalq_put_batch(gr_globalq *q, gr_g *head, gr_g *tail, uint32_t n);
 void gr_globalq_put(gr_globalq *q, gr_g *g);
+/* Append g unless the queue is closed: 0, or -1 when closed (Tokio's inject queue). A
+ * thread outside the runtime spawns through this, so its G is either queued before the
+ * runtime shuts down, and drained by it, or refused: never left behind. */
+int gr_globalq_put_open(gr_globalq *q, gr_g *g);
+/* Refuse every later gr_globalq_put_open. */
+void gr_globalq_close(gr_globalq *q);
 /* Take up to max G's; returns the chain (NULL-terminated through schedlink), *n the count. */
 gr_g *gr_globalq_get_batch(gr_globalq *q, uint32_t max, uint32_t *n);
 

@@ -282,13 +282,21 @@ void gr_spawn_pinned(gr_m *m, gr_g *g)
     readyq_push(m->p, g);
 }
 
-void gr_spawn_external(gr_sched *s, gr_g *g)
+int gr_spawn_external(gr_sched *s, gr_g *g)
 {
-    atomic_fetch_add(&s->ext_spawned, 1);
     atomic_store_explicit(&g->state, GR_G_RUNNABLE, memory_order_relaxed);
-    gr_globalq_put(&s->gq, g);
+    /* Counted first: a G on the queue must already be live, or the deadlock detector
+     * could see it queued and not yet counted. A refused one is taken back. */
+    atomic_fetch_add(&s->ext_spawned, 1);
+    if (gr_globalq_put_open(&s->gq, g) != 0) {
+        atomic_fetch_sub(&s->ext_spawned, 1);
+        return -1;
+    }
     wakep(s);
+    return 0;
 }
+
+void gr_sched_close_external(gr_sched *s) { gr_globalq_close(&s->gq); }
 
 void gr_g_start(gr_m *m, gr_g *g) { atomic_store_explicit(&g->m, m, memory_order_relaxed); }
 

@@ -140,8 +140,12 @@ void gr_spawn(gr_m *m, gr_g *g);
  * on the thread that called run(), where signal handlers can be installed). Call before
  * any other M runs. */
 void gr_spawn_pinned(gr_m *m, gr_g *g);
-/* The same as gr_spawn from a thread that is not an M: the global queue. */
-void gr_spawn_external(gr_sched *s, gr_g *g);
+/* The same as gr_spawn from a thread that is not an M: the global queue. Returns -1
+ * (and queues nothing) once gr_sched_close_external has been called. */
+int gr_spawn_external(gr_sched *s, gr_g *g);
+/* After every M has exited: refuse later external spawns, so that the G's left on the
+ * global queue (gr_sched_take_global) are all there will ever be. */
+void gr_sched_close_external(gr_sched *s);
 
 /* m runs g for the first time: g is pinned to m from now on. */
 void gr_g_start(gr_m *m, gr_g *g);

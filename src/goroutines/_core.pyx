@@ -466,6 +466,11 @@ cdef double _seconds(object seconds, str what) except -1:
 @cython.final
 cdef class Runtime:
 
+    def __dealloc__(self):
+        if self.s != NULL:
+            gr_sched_free(self.s)
+            self.s = NULL
+
     cdef void abort(self, exc) noexcept:
         """Stop the run with exc (Ctrl-C, SystemExit, a deadlock): close the scheduler, so
         every park point raises Cancelled, and raise Cancelled right away in the tasks
@@ -606,9 +611,12 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
             os.sched_setaffinity(0, saved_affinity)
         _rt = None
         if rt is not None and rt.s != NULL:
+            # A go() from a thread outside the runtime may still hold rt: from here on its
+            # spawn is refused, and what was queued before is cancelled. The scheduler's
+            # memory goes with the last reference to rt (Runtime.__dealloc__).
+            gr_sched_close_external(rt.s)
             _drain_external(rt)
-            gr_sched_free(rt.s)
-            rt.s = NULL
+            rt.ms = []  # M.rt -> Runtime -> M: no cycle left to wait for the collector
         _run_lock.release()
     if rt.outcome is not None:
         if not rt.main.done():
@@ -659,7 +667,9 @@ def go(fn, *args, **kwargs) -> Task:
     if rt is None:
         raise RuntimeError("go() must be called under goroutines.run()")
     t = _new_task(rt, None, fn, args, kwargs)
-    gr_spawn_external(rt.s, &t.g)
+    if gr_spawn_external(rt.s, &t.g) != 0:
+        Py_DECREF(t)  # the runtime's reference: it never took the task
+        raise RuntimeError("go() must be called under goroutines.run(): the run has ended")
     return t
 
 
