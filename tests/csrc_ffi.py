@@ -584,7 +584,8 @@ static int64_t t_ct_fire_loop(gr_ctimers *h, int lazy, gr_ctimer *t)
     gr_ctimer *func;
     while (!atomic_load(&t_ct_stop)) {
         int64_t now = gr_nanotime();
-        int rc = lazy ? gr_ctimer_run(h, t, now, (void *)1) : gr_ctimers_fire(h, now, (void *)1, &func);
+        int rc = lazy ? gr_ctimer_run(h, t, now, (void *)1)
+                      : gr_ctimers_fire(h, now, (void *)1, &func);
         if (rc == GR_CTIMER_SENT)
             sent++;
         else if (rc != GR_CTIMER_NONE)

@@ -92,7 +92,8 @@ class CtimerMachine(RuleBasedStateMachine):
     def stop(self, i):
         stale = ffi.new("void **")
         had = self.buffered[i]
-        assert lib.gr_ctimer_stop(self.h, self.ts + i, stale) == (self.pending(i) or had is not None)
+        active = lib.gr_ctimer_stop(self.h, self.ts + i, stale)
+        assert active == (self.pending(i) or had is not None)
         assert int(ffi.cast("intptr_t", stale[0])) == (had or 0)
         self.buffered[i] = None
         self.when[i] = 0

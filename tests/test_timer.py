@@ -16,8 +16,6 @@ from hypothesis import given, settings, strategies as st
 import goroutines as gr
 from goroutines import Recv
 
-pytestmark = pytest.mark.usefixtures("guard")
-
 
 def nothing_in(ch):
     """True if no value can be received from ch right now."""
@@ -330,7 +328,7 @@ def _stop_from_thread(timers):
 @pytest.mark.parametrize("blocking", [True, False], ids=["parked", "polling"])
 def test_timer_stop_from_plain_thread_races_fire_without_loss_or_duplicate(procs, blocking):
     stopped, received = gr.run(_stop_race(blocking, _stop_from_thread), procs=procs)
-    assert [s + r for s, r in zip(stopped, received)] == [1] * len(received)
+    assert [s + r for s, r in zip(stopped, received, strict=True)] == [1] * len(received)
 
 
 @pytest.mark.parametrize("blocking", [True, False], ids=["parked", "polling"])
@@ -340,7 +338,7 @@ def test_timer_stop_from_other_m_races_fire_without_loss_or_duplicate(blocking, 
         return go_elsewhere(lambda: [t.stop() for t in timers]).join()
 
     stopped, received = gr.run(_stop_race(blocking, stopper), procs=2)
-    assert [s + r for s, r in zip(stopped, received)] == [1] * len(received)
+    assert [s + r for s, r in zip(stopped, received, strict=True)] == [1] * len(received)
 
 
 # --------------------------------------------------------------------------- Ticker

@@ -235,8 +235,8 @@ def after_func(seconds, fn, *args, **kwargs) -> Timer:
 
     Example::
 
-        t = gr.after_func(5.0, print, "too slow")
-        work()
+        t = gr.after_func(5.0, print, "no data yet")
+        data.recv()
         t.stop()
     """
     if not callable(fn):
