@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "sched.h"
 
+#include "ctimer.h"
 #include "waitq.h"
 
 #include <stdlib.h>
@@ -109,6 +110,7 @@ void gr_sched_free(gr_sched *s)
 }
 
 void gr_sched_set_node(gr_sched *s, int p, int node) { s->ps[p].node = node; }
+void gr_sched_set_ctimers(gr_sched *s, gr_ctimers *h) { s->ctimers = h; }
 gr_m *gr_sched_m(gr_sched *s, int i) { return &s->ms[i]; }
 
 static uint32_t fastrand(gr_m *m)
@@ -167,6 +169,8 @@ static void wakep(gr_sched *s)
     }
     gr_park_unpark(&s->ms[id].park);
 }
+
+void gr_sched_wakep(gr_sched *s) { wakep(s); }
 
 static void stop_spinning(gr_m *m)
 {
@@ -404,6 +408,39 @@ static void run_timers(gr_m *m, int64_t now)
     }
 }
 
+/* ---- channel timers (ctimer.h) ------------------------------------------------------ */
+
+/* The earliest channel timer this M must wake for: none once it is closing (timers left
+ * then never fire). */
+static int64_t ctimers_next(gr_m *m)
+{
+    return m->seen_closing ? INT64_MAX : gr_ctimers_earliest(m->sched->ctimers);
+}
+
+/* Channel timers are due, and this M has taken local work since it last reported them:
+ * a ticker faster than its own firing cannot starve the run queues. */
+static int ctimers_due(gr_m *m)
+{
+    int64_t when = ctimers_next(m);
+    if (when == INT64_MAX || m->p->ctimer_tick == m->p->schedtick || when > gr_nanotime())
+        return 0;
+    m->p->ctimer_tick = m->p->schedtick;
+    return 1;
+}
+
+/* When an idle M must wake for a timer: its own P's or a channel timer. */
+static int64_t next_deadline(gr_m *m)
+{
+    int64_t own = gr_timerheap_earliest(&m->p->timers), chan = ctimers_next(m);
+    return own < chan ? own : chan;
+}
+
+static int timer_due(gr_m *m)
+{
+    int64_t when = next_deadline(m);
+    return when != INT64_MAX && when <= gr_nanotime();
+}
+
 /* ---- finding work ------------------------------------------------------------------- */
 
 static gr_g *next_local(gr_m *m)
@@ -521,7 +558,7 @@ static int work_for(gr_sched *s, gr_m *m)
     if (atomic_load(&p->inbox) || p->readyq_head || atomic_load(&p->runq.runnext) ||
         gr_runq_len(&p->runq))
         return 1;
-    if (p->timers.n && gr_timerheap_earliest(&p->timers) <= gr_nanotime())
+    if (timer_due(m))
         return 1;
     return shared_work(s, m);
 }
@@ -597,8 +634,8 @@ static int park_idle(gr_m *m)
      * other M is in the idle set and published its state when it took this lock. */
     int64_t recheck = -1;
     if (atomic_load(&s->idle.nmidle) == s->nprocs && !gr_sched_closing(s) &&
-        atomic_load(&s->ntimers) == 0 && atomic_load(&s->nexternal) == 0 &&
-        !work_anywhere(s, m) && gr_sched_live(s) > 0) {
+        atomic_load(&s->ntimers) == 0 && gr_ctimers_earliest(s->ctimers) == INT64_MAX &&
+        atomic_load(&s->nexternal) == 0 && !work_anywhere(s, m) && gr_sched_live(s) > 0) {
         /* relaxed: a stale deferral only moves the report by one recheck period. */
         int64_t until = atomic_load_explicit(&s->deadlock_defer_until, memory_order_relaxed);
         int64_t now = gr_nanotime();
@@ -615,8 +652,8 @@ static int park_idle(gr_m *m)
     int rc = GR_PARK_WOKEN;
     if (!work_for(s, m) && !(gr_sched_closing(s) && !m->seen_closing)) {
         int64_t timeout = recheck;
-        if (m->p->timers.n) {
-            int64_t due = gr_timerheap_earliest(&m->p->timers) - gr_nanotime();
+        if (next_deadline(m) != INT64_MAX) {
+            int64_t due = next_deadline(m) - gr_nanotime();
             if (due < 0)
                 due = 0;
             if (timeout < 0 || due < timeout)
@@ -683,8 +720,8 @@ void gr_sched_backoff(gr_m *m)
     uint32_t shift = m->nbackoff < GR_BACKOFF_MAX_SHIFT ? m->nbackoff : GR_BACKOFF_MAX_SHIFT;
     int64_t timeout = (int64_t)GR_BACKOFF_NS << shift;
     m->nbackoff++;
-    if (m->p->timers.n) {
-        int64_t due = gr_timerheap_earliest(&m->p->timers) - gr_nanotime();
+    if (next_deadline(m) != INT64_MAX) {
+        int64_t due = next_deadline(m) - gr_nanotime();
         if (due < timeout)
             timeout = due < 0 ? 0 : due;
     }
@@ -704,6 +741,8 @@ int gr_sched_next(gr_m *m, gr_g **out)
         m->seen_closing = 1;
         return GR_NEXT_CLOSING;
     }
+    if (ctimers_due(m))
+        return GR_NEXT_TIMERS;
     if ((g = next_local(m)))
         goto found;
     if (leave_shared_work(m))
@@ -729,8 +768,7 @@ static int own_work(gr_m *m)
 {
     gr_p *p = m->p;
     return atomic_load(&p->inbox) || p->readyq_head || atomic_load(&p->runq.runnext) ||
-           gr_runq_len(&p->runq) ||
-           (p->timers.n && gr_timerheap_earliest(&p->timers) <= gr_nanotime());
+           gr_runq_len(&p->runq) || timer_due(m);
 }
 
 /* GIL builds: 1 if shared work stays in sight for GR_STEAL_GRACE_NS (or own work or

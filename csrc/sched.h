@@ -16,7 +16,8 @@
  *                 readied from another thread it is pushed on the P's inbox, a lock-free
  *                 stack drained by the owner, and the owner M is unparked.
  *
- * Order of a scheduling decision (gr_sched_next): expired timers; every 61 ticks one G from
+ * Order of a scheduling decision (gr_sched_next): due channel timers (ctimer.h), reported
+ * to the caller, which fires them holding the GIL; expired timers; every 61 ticks one G from
  * the global queue; runnext (at most 3 in a row); every 61 ticks the ready queue first;
  * the ring; the ready queue; the global queue (a batch); stealing; parking.
  *
@@ -25,8 +26,8 @@
  *   - Only an M's own thread touches its ready queue, timer heap and started list.
  *   - An M exits only after the runtime is closing and it has no started G left, so no
  *     greenlet is ever abandoned with its finally blocks unrun.
- *   - Deadlock: every M idle, no G queued anywhere, no timer, no offloaded call, and G's
- *     still alive. Only the last M to go idle can see that, under the idle lock.
+ *   - Deadlock: every M idle, no G queued anywhere, no timer (nor channel timer that can
+ *     fire), no offloaded call, and G's still alive. Only the last M to go idle can see that, under the idle lock.
  *
  * Build note: this file shadows the system <sched.h> (which <pthread.h> includes) if csrc is
  * put on the -I path; compile with -iquote csrc instead.
@@ -47,6 +48,7 @@
 #include "timer.h"
 
 typedef struct gr_sched gr_sched;
+typedef struct gr_ctimers gr_ctimers;
 /* The Python side of an M's thread (mthread.c): rc is what gr_sched_wait returned
  * (GR_NEXT_NONE: work to do, GR_NEXT_DEADLOCK: report it), released the gr_nanotime() at
  * which the thread set out to take the GIL. */
@@ -60,6 +62,7 @@ typedef struct gr_p {
     _Alignas(64) gr_g *readyq_head, *readyq_tail; /* owner only */
     uint32_t schedtick;
     uint32_t next_streak;
+    uint32_t ctimer_tick; /* schedtick when channel timers were last reported due */
     uint64_t idcache, idcache_end; /* task ids reserved from the global counter */
     gr_timerheap timers;
     int id;
@@ -99,6 +102,7 @@ struct gr_sched {
     uint32_t ncoprimes;
     gr_globalq gq;
     gr_idle idle;
+    gr_ctimers *ctimers;           /* the runtime's channel timers (set before any M runs) */
     _Atomic uint64_t next_id;
     _Atomic uint64_t ext_spawned;  /* spawned from threads that are not Ms */
     _Atomic int64_t ntimers;       /* armed timers on all Ps (deadlock detection) */
@@ -118,12 +122,14 @@ enum {
     GR_NEXT_DEADLOCK,    /* every task is asleep and nothing can wake one */
     GR_NEXT_INTR,        /* a signal interrupted the park: run Python's handlers */
     GR_NEXT_BACKOFF,     /* only shared work, and the GIL is busy: gr_sched_backoff */
+    GR_NEXT_TIMERS,      /* channel timers are due: fire them (gr_ctimers_fire), call again */
 };
 
 gr_sched *gr_sched_new(int nprocs);
 void gr_sched_free(gr_sched *s);
 void gr_sched_set_node(gr_sched *s, int p, int node);
 gr_m *gr_sched_m(gr_sched *s, int i);
+void gr_sched_set_ctimers(gr_sched *s, gr_ctimers *h);
 
 /* The M of the calling thread (thread-local), or NULL on threads that are not Ms. */
 void gr_m_bind(gr_m *m);
@@ -170,6 +176,9 @@ void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g);
 /* Timers of G's parked on m. arm returns -1 when out of memory. */
 int gr_timer_arm(gr_m *m, gr_g *g, int64_t when);
 void gr_timer_disarm(gr_m *m, gr_g *g);
+/* A channel timer became the earliest from outside the scheduler: wake an idle M (if none
+ * is spinning), so that it parks again with a timeout that includes it. */
+void gr_sched_wakep(gr_sched *s);
 
 /* The next G for m, with the GIL held: its own queues, then the global queue, then
  * stealing. Never waits. GR_NEXT_NONE: call gr_sched_wait without the GIL, then again. */

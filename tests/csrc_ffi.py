@@ -1,4 +1,5 @@
-"""Build csrc's queue, timer, park, idle and lock code as a cffi module for the csrc tests.
+"""Build csrc's queue, timer, park, idle and lock code (and the channel timers, which
+bring the channel and scheduler code along) as a cffi module for the csrc tests.
 
 The structs in csrc use _Atomic and _Alignas, which cffi's parser does not accept, so the
 cdef below declares them opaquely (or partially, with "...;", letting the C compiler fill in
@@ -36,7 +37,8 @@ import threading
 from pathlib import Path
 
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
-SOURCES = ["lock.c", "runq.c", "globalq.c", "timer.c", "park.c", "idle.c"]
+SOURCES = ["lock.c", "runq.c", "globalq.c", "timer.c", "park.c", "idle.c", "chan.c", "sched.c",
+           "ctimer.c"]
 MODULE = "_grcsrc_test"
 
 CDEF = """
@@ -49,6 +51,14 @@ CDEF = """
 #define GR_PARK_TIMEOUT ...
 #define GR_PARK_INTR ...
 #define INT64_MAX ...
+#define GR_CTIMER_NONE ...
+#define GR_CTIMER_SENT ...
+#define GR_CTIMER_DROPPED ...
+#define GR_CTIMER_FUNC ...
+#define GR_CTIMER_ACTIVE ...
+#define GR_CTIMER_KICK ...
+#define GR_CTIMER_ECLOSED ...
+#define GR_CTIMER_ENOMEM ...
 
 typedef struct gr_g gr_g;
 struct gr_g {
@@ -65,6 +75,10 @@ typedef struct gr_lock gr_lock;
 typedef struct gr_timer { int64_t when; gr_g *g; } gr_timer;
 typedef struct gr_timerheap { gr_timer *t; uint32_t n, cap; } gr_timerheap;
 typedef struct gr_idle { int *stack; uint8_t *in_set; int n; ...; } gr_idle;
+typedef struct gr_chan gr_chan;
+typedef struct gr_ctimer { int64_t period; int32_t idx; uint32_t blocked; gr_chan *chan;
+                           void *obj; ...; } gr_ctimer;
+typedef struct gr_ctimers { uint32_t n, cap; uint64_t gen; uint32_t open; ...; } gr_ctimers;
 
 /* runq.h */
 void gr_runq_init(gr_runq *q);
@@ -104,6 +118,30 @@ void gr_idle_destroy(gr_idle *s);
 void gr_idle_push_locked(gr_idle *s, int m);
 int gr_idle_remove_locked(gr_idle *s, int m);
 int gr_idle_pop_locked(gr_idle *s);
+
+/* chan.h (what the channel timers use) */
+gr_chan *gr_chan_new(uint64_t cap);
+void gr_chan_free(gr_chan *c);
+void *gr_chan_take_buffered(gr_chan *c);
+uint64_t gr_chan_len(gr_chan *c);
+int gr_chan_close(gr_chan *c);
+
+/* ctimer.h */
+void gr_ctimers_init(gr_ctimers *h);
+void gr_ctimers_destroy(gr_ctimers *h);
+void gr_ctimers_open(gr_ctimers *h);
+void gr_ctimers_close(gr_ctimers *h);
+gr_ctimer *gr_ctimers_drop(gr_ctimers *h);
+void gr_ctimer_init(gr_ctimer *t, gr_chan *chan, void *obj);
+int gr_ctimer_reset(gr_ctimers *h, gr_ctimer *t, int64_t when, int64_t period, void **stale);
+int gr_ctimer_stop(gr_ctimers *h, gr_ctimer *t, void **stale);
+int gr_ctimer_block(gr_ctimers *h, gr_ctimer *t);
+void gr_ctimer_unblock(gr_ctimers *h, gr_ctimer *t);
+int gr_ctimer_run(gr_ctimers *h, gr_ctimer *t, int64_t now, void *elem);
+void gr_ctimer_forget(gr_ctimers *h, gr_ctimer *t);
+int gr_ctimers_fire(gr_ctimers *h, int64_t now, void *elem, gr_ctimer **func);
+int64_t gr_ctimers_earliest(gr_ctimers *h);
+int64_t gr_ctimer_when(gr_ctimer *t);
 
 /* test helpers (HELPERS below) */
 gr_g *t_g_new(int n);
@@ -149,6 +187,18 @@ int64_t t_owner_loop(t_race *r, int32_t *out, int64_t cap);
 int64_t t_thief_loop(t_race *r, gr_runq *own, gr_runq *victim2, int stolen_from,
                      int32_t *out, int64_t cap);
 int64_t t_drain(gr_runq *q, gr_globalq *gq, gr_g *base, int32_t *out, int64_t cap);
+
+gr_ctimers *t_ctimers_new(void);
+void t_ctimers_free(gr_ctimers *h);
+gr_ctimer *t_ctimer_new(int n);
+void t_ctimer_free(gr_ctimer *t);
+int64_t t_ct_arm_loop(gr_ctimers *h, gr_ctimer *t, int64_t n);
+int64_t t_ct_fire_loop(gr_ctimers *h, int lazy_t_index, gr_ctimer *t);
+int64_t t_ct_recv_loop(gr_chan *c);
+void t_ct_race_reset(void);
+void t_ct_race_stop(void);
+int64_t t_ct_race_stale(void);
+int64_t t_ct_race_dropped(void);
 """
 
 HELPERS = r"""
@@ -160,6 +210,7 @@ HELPERS = r"""
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctimer.h"
 #include "g.h"
 #include "globalq.h"
 #include "idle.h"
@@ -475,6 +526,84 @@ static int64_t t_drain(gr_runq *q, gr_globalq *gq, gr_g *base, int32_t *out, int
         }
     }
     return k;
+}
+
+/* ---- channel timers ---------------------------------------------------------------- */
+static gr_ctimers *t_ctimers_new(void)
+{
+    gr_ctimers *h = malloc(sizeof *h);
+    if (h)
+        gr_ctimers_init(h);
+    return h;
+}
+static void t_ctimers_free(gr_ctimers *h)
+{
+    gr_ctimers_destroy(h);
+    free(h);
+}
+static gr_ctimer *t_ctimer_new(int n) { return calloc((size_t)n, sizeof(gr_ctimer)); }
+static void t_ctimer_free(gr_ctimer *t) { free(t); }
+
+/* The stop/reset race: one thread re-arms a channel timer (blocked, so in the heap) to
+ * fire at once, n times, then stops it; one fires the heap (or, lazily, the timer)
+ * without pause; one receives. Every arm must end exactly once: its value received, or
+ * revoked by the next reset/stop (which then reports ACTIVE). */
+static _Atomic int t_ct_stop;
+static _Atomic int64_t t_ct_stale, t_ct_dropped;
+static void t_ct_race_reset(void)
+{
+    atomic_store(&t_ct_stop, 0);
+    atomic_store(&t_ct_stale, 0);
+    atomic_store(&t_ct_dropped, 0);
+}
+static void t_ct_race_stop(void) { atomic_store(&t_ct_stop, 1); }
+static int64_t t_ct_race_stale(void) { return atomic_load(&t_ct_stale); }
+static int64_t t_ct_race_dropped(void) { return atomic_load(&t_ct_dropped); }
+
+static int64_t t_ct_arm_loop(gr_ctimers *h, gr_ctimer *t, int64_t n)
+{
+    int64_t active = 0;
+    void *stale;
+    for (int64_t i = 0; i < n; i++) {
+        int rc = gr_ctimer_reset(h, t, gr_nanotime(), 0, &stale);
+        active += (rc & GR_CTIMER_ACTIVE) != 0;
+        if (stale)
+            atomic_fetch_add(&t_ct_stale, 1);
+        if ((i & 15) == 0)
+            sched_yield();
+    }
+    active += gr_ctimer_stop(h, t, &stale);
+    if (stale)
+        atomic_fetch_add(&t_ct_stale, 1);
+    return active;
+}
+
+static int64_t t_ct_fire_loop(gr_ctimers *h, int lazy, gr_ctimer *t)
+{
+    int64_t sent = 0;
+    gr_ctimer *func;
+    while (!atomic_load(&t_ct_stop)) {
+        int64_t now = gr_nanotime();
+        int rc = lazy ? gr_ctimer_run(h, t, now, (void *)1)
+                      : gr_ctimers_fire(h, now, (void *)1, &func);
+        if (rc == GR_CTIMER_SENT)
+            sent++;
+        else if (rc != GR_CTIMER_NONE)
+            atomic_fetch_add(&t_ct_dropped, 1);
+    }
+    return sent;
+}
+
+static int64_t t_ct_recv_loop(gr_chan *c)
+{
+    int64_t got = 0;
+    while (!atomic_load(&t_ct_stop)) {
+        if (gr_chan_take_buffered(c))
+            got++;
+    }
+    while (gr_chan_take_buffered(c))
+        got++;
+    return got;
 }
 """
 

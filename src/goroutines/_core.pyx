@@ -67,6 +67,10 @@ class Deadlock(RuntimeError):
 
 
 cdef Runtime _rt = None
+# The channel and function timers (ctimer.h): one heap for the process, opened and closed
+# by each run, so that a timer's record can outlive the run that armed it.
+cdef gr_ctimers _ctimers
+gr_ctimers_init(&_ctimers)
 _PARK_REASONS = ("", "join", "sleep", "wake-up", "chan send", "chan receive", "select", "mutex",
                  "semaphore", "waitgroup", "event", "rwmutex read", "rwmutex write",
                  "blocking call")
@@ -223,6 +227,11 @@ cdef class M:
                 return None
             if rc == GR_NEXT_CLOSING:
                 self.cancel_started()
+            elif rc == GR_NEXT_TIMERS:
+                try:
+                    _fire_timers(self)
+                except BaseException as e:
+                    self.rt.abort(e)
             elif rc == GR_NEXT_DEADLOCK:
                 self.rt.on_deadlock()
             elif rc == GR_NEXT_INTR:
@@ -576,6 +585,8 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
         if rt.s == NULL:
             raise MemoryError()
         rt.nprocs = n
+        gr_sched_set_ctimers(rt.s, &_ctimers)
+        gr_ctimers_open(&_ctimers)
         if _gil_enabled():
             # Half the switch interval: a thread that waits for the GIL while another runs
             # Python waits the whole interval before CPython forces a switch.
@@ -607,6 +618,7 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
             for i in range(1, n):
                 with nogil:
                     gr_m_thread_join(gr_sched_m(rt.s, i))
+        _drop_timers()
         if saved_affinity is not None:
             os.sched_setaffinity(0, saved_affinity)
         _rt = None
@@ -797,4 +809,5 @@ def stats() -> dict:
 
 include "_topology.pxi"
 include "_sync.pxi"
+include "_timer.pxi"
 include "_offload.pxi"

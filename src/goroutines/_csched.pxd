@@ -56,11 +56,13 @@ cdef extern from "sched.h" nogil:
         GR_NEXT_DEADLOCK
         GR_NEXT_INTR
         GR_NEXT_BACKOFF
+        GR_NEXT_TIMERS
 
     gr_sched *gr_sched_new(int nprocs)
     void gr_sched_free(gr_sched *s)
     void gr_sched_set_node(gr_sched *s, int p, int node)
     gr_m *gr_sched_m(gr_sched *s, int i)
+    void gr_sched_wakep(gr_sched *s)
     void gr_m_bind(gr_m *m)
     gr_m *gr_m_current()
     uint32_t gr_fastrand()
@@ -131,6 +133,40 @@ cdef extern from "chan.h" nogil:
     int gr_select(gr_selcase *cases, uint32_t n, const uint32_t *pollorder, gr_waiter *ws,
                   gr_g *self, int block)
     int gr_select_end(gr_selcase *cases, uint32_t n, gr_waiter *ws)
+
+
+cdef extern from "ctimer.h" nogil:
+    ctypedef struct gr_ctimer:
+        gr_chan *chan
+        void *obj
+    ctypedef struct gr_ctimers:
+        pass
+
+    enum:
+        GR_CTIMER_NONE
+        GR_CTIMER_SENT
+        GR_CTIMER_DROPPED
+        GR_CTIMER_FUNC
+        GR_CTIMER_ACTIVE
+        GR_CTIMER_KICK
+        GR_CTIMER_ECLOSED
+        GR_CTIMER_ENOMEM
+
+    void gr_ctimers_init(gr_ctimers *h)
+    void gr_ctimers_open(gr_ctimers *h)
+    void gr_ctimers_close(gr_ctimers *h)
+    gr_ctimer *gr_ctimers_drop(gr_ctimers *h)
+    int gr_ctimers_fire(gr_ctimers *h, int64_t now, void *elem, gr_ctimer **func)
+    int64_t gr_ctimers_earliest(gr_ctimers *h)
+    void gr_ctimer_init(gr_ctimer *t, gr_chan *chan, void *obj)
+    int gr_ctimer_reset(gr_ctimers *h, gr_ctimer *t, int64_t when, int64_t period, void **stale)
+    int gr_ctimer_stop(gr_ctimers *h, gr_ctimer *t, void **stale)
+    int gr_ctimer_block(gr_ctimers *h, gr_ctimer *t)
+    void gr_ctimer_unblock(gr_ctimers *h, gr_ctimer *t)
+    int gr_ctimer_run(gr_ctimers *h, gr_ctimer *t, int64_t now, void *elem)
+    void gr_ctimer_forget(gr_ctimers *h, gr_ctimer *t)
+    int64_t gr_ctimer_when(gr_ctimer *t)
+    void gr_sched_set_ctimers(gr_sched *s, gr_ctimers *h)  # sched.h
 
 
 cdef extern from "sync.h" nogil:

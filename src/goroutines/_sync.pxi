@@ -3,7 +3,6 @@
 # All of their shared state (buffers, wait queues, counts) lives in csrc (chan.h, sync.h);
 # this part moves Python references in and out and parks the calling task.
 import sys
-import time
 
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cpython.object cimport PyObject
@@ -60,6 +59,39 @@ cdef inline object _take(void *p):
     return v
 
 
+cdef int _timer_poll(gr_ctimer *tm, int64_t now) except -1:
+    """Receiving from a timer's channel: fire the timer now if it is due. A channel timer
+    is in the heap only while a task is parked on its channel (ctimer.h), so this is how
+    it fires otherwise. The value is the time it fired, on time.monotonic()'s clock."""
+    cdef int64_t when = gr_ctimer_when(tm)
+    if when == 0 or when > now:
+        return 0
+    cdef object v = now / 1e9
+    Py_INCREF(v)
+    if gr_ctimer_run(&_ctimers, tm, now, <void *>v) != GR_CTIMER_SENT:
+        Py_DECREF(v)
+    return 0
+
+
+cdef bint _park_on_timers(M m, Task t, int reason, gr_ctimer **tms, Py_ssize_t n) except -1:
+    """Park t, which waits to receive from the channels of the timers tms[0..n): the timers
+    are in the heap meanwhile, so that they fire. False if the heap could not grow: the
+    wait was taken back without parking."""
+    cdef Py_ssize_t i, k
+    for i in range(n):
+        if gr_ctimer_block(&_ctimers, tms[i]) != 0:
+            for k in range(i):
+                gr_ctimer_unblock(&_ctimers, tms[k])
+            _unwait(m, t)
+            return False
+    try:
+        _park(m, t, reason)
+    finally:
+        for i in range(n):
+            gr_ctimer_unblock(&_ctimers, tms[i])
+    return True
+
+
 cdef int _check_capacity(object n, str what) except -1:
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"{what} must be an int, not {type(n).__name__}")
@@ -80,7 +112,9 @@ cdef class Chan:
         assert ch.recv() == 42
     """
     cdef gr_chan *c
+    cdef gr_ctimer *timer  # the timer feeding it (after, Timer, Ticker), else NULL
     cdef readonly object capacity
+    cdef object __weakref__
 
     __class_getitem__ = classmethod(types.GenericAlias)  # Chan[int] in annotations
 
@@ -93,6 +127,9 @@ cdef class Chan:
 
     def __dealloc__(self):
         cdef void *p
+        if self.timer != NULL:
+            gr_ctimer_forget(&_ctimers, self.timer)
+            PyMem_Free(self.timer)
         if self.c != NULL:
             p = gr_chan_take_buffered(self.c)
             while p != NULL:
@@ -129,15 +166,23 @@ cdef class Chan:
         cdef M m = _running()
         cdef Task t = m.cur
         cdef void *p = NULL
+        cdef bint parked = True
         _check_cancel(m, t)
+        if self.timer != NULL:
+            _timer_poll(self.timer, gr_nanotime())
         cdef int rc = gr_chan_recv(self.c, &t.g, &p, 1)
         if rc == GR_CHAN_PARK:
-            _park(m, t, PARK_CHAN_RECV)
+            if self.timer == NULL:
+                _park(m, t, PARK_CHAN_RECV)
+            else:
+                parked = _park_on_timers(m, t, PARK_CHAN_RECV, &self.timer, 1)
             rc = gr_chan_recv_end(self.c, &t.g, &p)
         if rc == GR_CHAN_OK:
             return _take(p)
         if rc == GR_CHAN_CLOSED:
             raise ChanClosed("receive on closed channel")
+        if not parked:
+            raise MemoryError()
         _check_cancel(m, t)
         raise SystemError("goroutines: channel receive woken without an outcome")
 
@@ -152,6 +197,8 @@ cdef class Chan:
         return gr_chan_is_closed(self.c)
 
     def __len__(self):
+        if self.timer != NULL:
+            _timer_poll(self.timer, gr_nanotime())
         return gr_chan_len(self.c)
 
     def __iter__(self):
@@ -207,7 +254,9 @@ def select(*cases, default=False, timeout=None):
     cdef M m = _running()
     cdef Task t = m.cur
     cdef uint32_t n = 0, i, j, tmp
-    cdef Py_ssize_t ncases = len(cases)
+    cdef Py_ssize_t ncases = len(cases), ntimers = 0
+    cdef bint parked = True
+    cdef int64_t now
     cdef int64_t deadline = _deadline(timeout, "timeout")
     for c in cases:
         if not isinstance(c, (Recv, Send)):
@@ -218,8 +267,9 @@ def select(*cases, default=False, timeout=None):
     cdef gr_selcase *sc = <gr_selcase *>PyMem_Malloc((n + 1) * sizeof(gr_selcase))
     cdef uint32_t *order = <uint32_t *>PyMem_Malloc((n + 1) * sizeof(uint32_t))
     cdef gr_waiter *ws = <gr_waiter *>PyMem_Malloc((n + 1) * sizeof(gr_waiter))
-    if sc == NULL or order == NULL or ws == NULL:
-        PyMem_Free(sc); PyMem_Free(order); PyMem_Free(ws)
+    cdef gr_ctimer **tms = <gr_ctimer **>PyMem_Malloc((n + 1) * sizeof(gr_ctimer *))
+    if sc == NULL or order == NULL or ws == NULL or tms == NULL:
+        PyMem_Free(sc); PyMem_Free(order); PyMem_Free(ws); PyMem_Free(tms)
         raise MemoryError()
     memset(sc, 0, (n + 1) * sizeof(gr_selcase))
     memset(ws, 0, (n + 1) * sizeof(gr_waiter))
@@ -235,7 +285,14 @@ def select(*cases, default=False, timeout=None):
                 Py_INCREF((<Send>case).value)
             else:
                 sc[i].c = (<Recv>case).chan.c
+                if (<Recv>case).chan.timer != NULL:
+                    tms[ntimers] = (<Recv>case).chan.timer
+                    ntimers += 1
             order[i] = i
+        if ntimers:
+            now = gr_nanotime()
+            for i in range(ntimers):
+                _timer_poll(tms[i], now)
         for i in range(n - 1, 0, -1):  # Fisher-Yates: a uniformly random poll order
             j = gr_fastrand() % (i + 1)
             tmp = order[i]; order[i] = order[j]; order[j] = tmp
@@ -244,16 +301,17 @@ def select(*cases, default=False, timeout=None):
             raise MemoryError()
         if fired == -1:
             if deadline > 0 and gr_timer_arm(m.cm, &t.g, deadline) != 0:
-                fired = gr_select_end(sc, n, ws)
-                if fired < 0:
-                    raise MemoryError()
+                parked = False
+                _unwait(m, t)
             else:
-                _park(m, t, PARK_SELECT)
+                parked = _park_on_timers(m, t, PARK_SELECT, tms, ntimers)
                 gr_timer_disarm(m.cm, &t.g)
-                fired = gr_select_end(sc, n, ws)
+            fired = gr_select_end(sc, n, ws)
         for i in range(n):  # give back the values of the sends that did not happen
             if sc[i].send and not (<int>i == fired and sc[i].ok):
                 Py_DECREF(<object>sc[i].elem)
+        if fired < 0 and not parked:
+            raise MemoryError()
         if fired < 0:
             _check_cancel(m, t)
             return (-1, None, False)
@@ -268,6 +326,7 @@ def select(*cases, default=False, timeout=None):
         PyMem_Free(sc)
         PyMem_Free(order)
         PyMem_Free(ws)
+        PyMem_Free(tms)
 
 
 @cython.final
@@ -583,51 +642,3 @@ class TaskGroup:
                 raise _ExceptionGroup("unhandled errors in a TaskGroup", errors)
             raise _BaseExceptionGroup("unhandled errors in a TaskGroup", errors)
         return False
-
-
-def after(seconds) -> Chan:
-    """A channel that receives the time (time.monotonic()) once ``seconds`` have passed,
-    as Go's time.After.
-
-    Example::
-
-        i, v, ok = gr.select(gr.Recv(results), gr.Recv(gr.after(1.0)))
-    """
-    _deadline(seconds, "seconds")
-    ch = Chan(1)
-    go(_deliver_after, ch, seconds)
-    return ch
-
-
-def _deliver_after(Chan ch, seconds):
-    sleep(seconds)
-    ch.send(time.monotonic())
-
-
-class Ticker:
-    """Delivers the time on ``.chan`` every ``interval`` seconds, dropping ticks a slow
-    receiver has not taken, as Go's time.Ticker. ``stop()`` ends it.
-
-    Example::
-
-        tk = gr.Ticker(0.1)
-        for _ in range(3):
-            tk.chan.recv()
-        tk.stop()
-    """
-
-    def __init__(self, interval):
-        if _deadline(interval, "interval") == 0:
-            raise ValueError("interval must be positive")
-        self.interval = interval
-        self.chan = Chan(1)
-        self._task = go(self._tick)
-
-    def _tick(self):
-        ch = self.chan
-        while True:
-            sleep(self.interval)
-            select(Send(ch, time.monotonic()), default=True)
-
-    def stop(self) -> None:
-        self._task.cancel()
