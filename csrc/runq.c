@@ -1,5 +1,7 @@
 #include "runq.h"
 
+#include "throw.h"
+
 #include "globalq.h"
 
 void gr_runq_init(gr_runq *q)
@@ -134,6 +136,7 @@ static uint32_t runq_grab(gr_runq *src, gr_runq *dst, uint32_t dst_tail, int ste
 
 gr_g *gr_runq_steal(gr_runq *dst, gr_runq *src, int steal_next, uint32_t *nstolen)
 {
+    GR_ASSERT(gr_runq_len(dst) == 0, "a steal into a non-empty run queue");
     uint32_t t = atomic_load_explicit(&dst->tail, memory_order_relaxed);
     uint32_t n = runq_grab(src, dst, t, steal_next);
     *nstolen = n;

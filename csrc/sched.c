@@ -147,38 +147,15 @@ void gr_g_init(gr_sched *s, gr_m *m, gr_g *g, void *obj)
 
 /* ---- waking Ms ---------------------------------------------------------------------- */
 
-/* Wake one idle M to look for work, unless one is already searching. */
+/* Wake one idle M to look for work, unless one is already searching (idle.h). */
 static void wakep(gr_sched *s)
 {
-    /* Pairs with the fence in park_idle: our queue push must be visible before we read
-     * the counts, and its idle/spinning update before it re-reads the queues. */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load(&s->idle.nmidle) == 0 || atomic_load(&s->idle.nmspinning) != 0)
-        return;
-    int32_t zero = 0;
-    if (!atomic_compare_exchange_strong(&s->idle.nmspinning, &zero, 1))
-        return;
-    pthread_mutex_lock(&s->idle.mu);
-    int id = gr_idle_pop_locked(&s->idle);
+    int id = gr_idle_wake_one(&s->idle);
     if (id >= 0)
-        s->ms[id].spinning = 1; /* the count we took above is now this M's */
-    pthread_mutex_unlock(&s->idle.mu);
-    if (id < 0) {
-        atomic_fetch_sub(&s->idle.nmspinning, 1);
-        return;
-    }
-    gr_park_unpark(&s->ms[id].park);
+        gr_park_unpark(&s->ms[id].park);
 }
 
 void gr_sched_wakep(gr_sched *s) { wakep(s); }
-
-static void stop_spinning(gr_m *m)
-{
-    m->spinning = 0;
-    /* The last spinner to find work wakes another: there may be more where it came from. */
-    if (atomic_fetch_sub(&m->sched->idle.nmspinning, 1) == 1)
-        wakep(m->sched);
-}
 
 /* ---- queues of started G's ------------------------------------------------------------ */
 
@@ -508,13 +485,8 @@ static gr_g *steal_work(gr_m *m)
     int n = s->nprocs;
     if (n == 1)
         return NULL;
-    if (!m->spinning) {
-        int32_t busy = n - atomic_load(&s->idle.nmidle);
-        if (2 * atomic_load(&s->idle.nmspinning) >= busy)
-            return NULL;
-        m->spinning = 1;
-        atomic_fetch_add(&s->idle.nmspinning, 1);
-    }
+    if (!gr_idle_begin_spin(&s->idle, m->id))
+        return NULL;
     gr_p *me = m->p;
     for (int pass = 0; pass < GR_STEAL_PASSES; pass++) {
         for (int remote = 0; remote < 2; remote++) {
@@ -624,10 +596,7 @@ enum { PARK_RETRY, PARK_DEADLOCK, PARK_INTR };
 static int park_idle(gr_m *m)
 {
     gr_sched *s = m->sched;
-    if (m->spinning) {
-        m->spinning = 0;
-        atomic_fetch_sub(&s->idle.nmspinning, 1);
-    }
+    gr_idle_end_spin(&s->idle, m->id);
     pthread_mutex_lock(&s->idle.mu);
     gr_idle_push_locked(&s->idle, m->id);
     /* The last M to go idle checks for deadlock. Everything it reads is quiet: every
@@ -713,10 +682,8 @@ static int leave_shared_work(gr_m *m)
 
 void gr_sched_backoff(gr_m *m)
 {
-    if (m->spinning) { /* not searching while it sleeps: let wakep count it out */
-        m->spinning = 0;
-        atomic_fetch_sub(&m->sched->idle.nmspinning, 1);
-    }
+    /* Not searching while it sleeps: let a submit wake another M instead. */
+    gr_idle_end_spin(&m->sched->idle, m->id);
     uint32_t shift = m->nbackoff < GR_BACKOFF_MAX_SHIFT ? m->nbackoff : GR_BACKOFF_MAX_SHIFT;
     int64_t timeout = (int64_t)GR_BACKOFF_NS << shift;
     m->nbackoff++;
@@ -755,8 +722,8 @@ int gr_sched_next(gr_m *m, gr_g **out)
         goto found;
     return GR_NEXT_NONE;
 found:
-    if (m->spinning)
-        stop_spinning(m);
+    if (gr_idle_found_work(&s->idle, m->id))
+        wakep(s); /* the last spinner to find work wakes another */
     GR_STAT_INC(m->p->stats.executed);
     atomic_store_explicit(&g->state, GR_G_RUNNING, memory_order_relaxed);
     *out = g;

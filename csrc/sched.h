@@ -75,9 +75,6 @@ struct gr_m {
     int id;
     gr_p *p;
     gr_sched *sched;
-    /* Owner-written, except while the M is in the idle set: then the waker that pops it
-     * sets it under the idle lock, and the M reads it after retaking that lock. */
-    int spinning;
     int seen_closing;
     uint64_t rng;
     gr_g *curg;

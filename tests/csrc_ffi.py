@@ -38,7 +38,7 @@ from pathlib import Path
 
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
 SOURCES = ["lock.c", "runq.c", "globalq.c", "timer.c", "park.c", "idle.c", "chan.c", "sched.c",
-           "ctimer.c"]
+           "ctimer.c", "throw.c"]
 MODULE = "_grcsrc_test"
 
 CDEF = """
@@ -629,7 +629,9 @@ def build(tmpdir):
         # <pthread.h> includes. csrc's own includes all use quotes.
         # -fno-wrapv: Python's own CFLAGS (which distutils adds) carry -fwrapv; the real
         # CMake build does not, and with it UBSan could not see signed overflow.
-        extra_compile_args=["-std=c11", "-O1", "-g", "-pthread", "-fno-wrapv", "-iquote", str(CSRC)]
+        # GR_DEBUG: the tests run with the invariant checks (throw.h) compiled in.
+        extra_compile_args=["-std=c11", "-O1", "-g", "-pthread", "-fno-wrapv", "-DGR_DEBUG",
+                            "-iquote", str(CSRC)]
         + _flags("GOROUTINES_TEST_CFLAGS"),
         extra_link_args=["-pthread"] + _flags("GOROUTINES_TEST_LDFLAGS"),
     )

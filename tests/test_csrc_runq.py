@@ -3,6 +3,7 @@
 G's are entries of one calloc'd gr_g array and are named by their index in it.
 """
 
+import os
 import threading
 from collections import Counter, deque
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from csrc_ffi import get
+from csrc_ffi import MODULE, get
 
 ffi, lib = get()
 
@@ -449,3 +450,25 @@ def test_race_thief_robbed_by_another_thief(rep):
     _assert_exactly_once(seen)
     assert steals > 0  # the thieves did run during the owner's loop
     assert overflows > 0
+
+
+def test_a_steal_into_a_non_empty_ring_throws():
+    # GR_ASSERT (throw.h) is compiled into these tests: a broken invariant must end the
+    # process at once with what broke, as Go's throw does, not corrupt the ring.
+    import subprocess
+    import sys
+    module = sys.modules[MODULE]
+    code = f"""
+import sys
+sys.path.insert(0, {os.path.dirname(module.__file__)!r})
+from {MODULE} import ffi, lib
+gs = lib.t_g_new(4)
+dst, src = lib.t_runq_new(), lib.t_runq_new()
+assert lib.gr_runq_push(dst, lib.t_g_at(gs, 0)) and lib.gr_runq_push(src, lib.t_g_at(gs, 1))
+n = ffi.new("uint32_t *")
+lib.gr_runq_steal(dst, src, 0, n)
+print("no throw")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode < 0 and "no throw" not in out.stdout, out
+    assert "goroutines: fatal error: a steal into a non-empty run queue" in out.stderr
