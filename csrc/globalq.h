@@ -14,10 +14,11 @@
 #include <stdint.h>
 
 #include "g.h"
+#include "gqueue.h"
 
 typedef struct gr_globalq {
     pthread_mutex_t mu;
-    gr_g *head, *tail;
+    gr_gqueue q;         /* under mu */
     int closed;          /* under mu: puts from outside the runtime are refused */
     /* Written under mu; read without it only as a hint (an empty-check before locking). */
     _Atomic uint64_t len;

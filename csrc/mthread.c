@@ -22,7 +22,7 @@ static void *m_thread(void *arg)
             continue;
         /* Shutdown before this M ever ran Python: it owns no task and nothing queued
          * (only its own spawns reach its ring), so it ends without entering Python. */
-        if (rc == GR_NEXT_NONE && gr_sched_closing(m->sched) && !m->p->readyq_head &&
+        if (rc == GR_NEXT_NONE && gr_sched_closing(m->sched) && gr_gqueue_empty(&m->p->readyq) &&
             !atomic_load(&m->p->inbox) && gr_runq_len(&m->p->runq) == 0)
             return NULL;
         m->body(m, rc, gr_nanotime());

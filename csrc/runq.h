@@ -20,7 +20,10 @@
 
 #include "g.h"
 
+/* 256 slots, as Go's runq: enough that a burst of spawns rarely overflows to the global
+ * queue, small enough (2 KiB of pointers) to stay in cache. A power of two: indices wrap. */
 #define GR_RUNQ_SIZE 256u
+/* The low bit of runnext tags a started (pinned) G; G's are at least 8-byte aligned. */
 #define GR_RUNNEXT_PINNED ((uintptr_t)1)
 
 typedef struct gr_globalq gr_globalq;

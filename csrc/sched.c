@@ -2,15 +2,28 @@
 #include "sched.h"
 
 #include "ctimer.h"
+#include "gqueue.h"
 #include "waitq.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* Task ids a P reserves from the global counter at a time: one atomic add per 64 spawns
+ * instead of one per spawn, at the cost of ids that are unique but not dense. */
 #define GR_IDCACHE 64
+/* Passes over the victims before a thief gives up (Go's stealWork uses 4): a victim's
+ * ring can refill between passes, and only the last pass takes runnext. */
 #define GR_STEAL_PASSES 4
+/* Every 61st scheduling tick takes one G from the global queue first (Go's number: a
+ * prime, so it does not beat in step with a program's own period). Without it two tasks
+ * respawning each other through runnext would starve the global queue. Offset by half,
+ * the same tick puts the ready queue (started tasks) ahead of a ring kept full. */
 #define GR_FAIR_TICKS 61
+/* runnext runs at most 3 times in a row (Tokio's cap): nothing preempts Python, so a pair
+ * handing off through it would otherwise hold the P for good. */
 #define GR_RUNNEXT_CAP 3
+/* Most G's one take from the global queue moves to a P (Go's globrunqget): half a ring,
+ * so the batch always fits the empty ring it lands in. */
 #define GR_GLOBAL_BATCH 128
 /* How long an M out of work keeps looking before it parks. A hand-off to a task pinned to
  * this M usually arrives within microseconds (the other M is just about to park its own
@@ -18,17 +31,20 @@
  * spins once per idle transition, never continuously. */
 #define GR_SPIN_NS 50000
 /* Back-off of an M that found shared work while another M held the GIL running Python:
- * it sleeps 0.5 ms, doubling up to 16 ms, and after GR_BACKOFF_ROUNDS rounds (about 100 ms
- * with the GIL waits in between) takes one batch anyway (leave_shared_work). */
+ * it sleeps 0.5 ms (GR_BACKOFF_NS), doubling up to 16 ms (<< GR_BACKOFF_MAX_SHIFT), and
+ * after GR_BACKOFF_ROUNDS rounds (about 100 ms with the GIL waits in between) takes one
+ * batch anyway (leave_shared_work). Short enough that GIL-releasing work found busy once
+ * is soon retried, long enough that an M running Python is forced to switch a handful of
+ * times per second at most. */
 #define GR_BACKOFF_NS 500000
+#define GR_BACKOFF_MAX_SHIFT 5
+#define GR_BACKOFF_ROUNDS 8
 /* How long shared work must stay in sight before an idle M contends for the GIL to take
  * it (shared_work_persists), checked every GR_STEAL_GRACE_STEP_NS: longer than a burst
  * of spawns takes to start on its own M (a 503-task ring: about 0.8 ms), far shorter than
  * the work that gains from a second M. */
 #define GR_STEAL_GRACE_NS 2000000
 #define GR_STEAL_GRACE_STEP_NS 100000
-#define GR_BACKOFF_MAX_SHIFT 5
-#define GR_BACKOFF_ROUNDS 8
 /* Short GIL waits in a row before a contended M takes shared work again: one can be luck
  * (a third thread, such as an offload worker, just forced the GIL holder to switch). */
 #define GR_GIL_FREE_WAITS 2
@@ -159,28 +175,6 @@ void gr_sched_wakep(gr_sched *s) { wakep(s); }
 
 /* ---- queues of started G's ------------------------------------------------------------ */
 
-static void readyq_push(gr_p *p, gr_g *g)
-{
-    g->schedlink = NULL;
-    if (p->readyq_tail)
-        p->readyq_tail->schedlink = g;
-    else
-        p->readyq_head = g;
-    p->readyq_tail = g;
-}
-
-static gr_g *readyq_pop(gr_p *p)
-{
-    gr_g *g = p->readyq_head;
-    if (g) {
-        p->readyq_head = g->schedlink;
-        if (!p->readyq_head)
-            p->readyq_tail = NULL;
-        g->schedlink = NULL;
-    }
-    return g;
-}
-
 static void drain_inbox(gr_p *p)
 {
     /* acquire: pairs with the pushers' release CAS, so their writes to the G are seen. */
@@ -194,7 +188,7 @@ static void drain_inbox(gr_p *p)
     }
     while (fifo) {
         gr_g *next = fifo->schedlink;
-        readyq_push(p, fifo);
+        gr_gqueue_push(&p->readyq, fifo);
         fifo = next;
     }
 }
@@ -208,9 +202,9 @@ void gr_ready(gr_g *g, int next)
         if (next) {
             gr_g *kicked = gr_runq_put_next(&p->runq, g, 1, &owner->sched->gq);
             if (kicked)
-                readyq_push(p, kicked);
+                gr_gqueue_push(&p->readyq, kicked);
         } else {
-            readyq_push(p, g);
+            gr_gqueue_push(&p->readyq, g);
         }
         return;
     }
@@ -235,7 +229,7 @@ int gr_g_wake(gr_g *g, uint32_t reason, int next)
 void gr_yield(gr_m *m, gr_g *g)
 {
     atomic_store_explicit(&g->state, GR_G_RUNNABLE, memory_order_relaxed);
-    readyq_push(m->p, g);
+    gr_gqueue_push(&m->p->readyq, g);
 }
 
 void gr_g_parked(gr_m *m, gr_g *g) { GR_STAT_INC(m->p->stats.task_parks); }
@@ -250,7 +244,7 @@ void gr_spawn(gr_m *m, gr_g *g)
     atomic_store_explicit(&g->state, GR_G_RUNNABLE, memory_order_relaxed);
     gr_g *kicked = gr_runq_put_next(&p->runq, g, 0, &s->gq);
     if (kicked)
-        readyq_push(p, kicked);
+        gr_gqueue_push(&p->readyq, kicked);
     if (s->nprocs > 1)
         wakep(s);
 }
@@ -260,7 +254,7 @@ void gr_spawn_pinned(gr_m *m, gr_g *g)
     GR_STAT_INC(m->p->stats.spawned);
     atomic_store_explicit(&g->m, m, memory_order_relaxed);
     atomic_store_explicit(&g->state, GR_G_RUNNABLE, memory_order_relaxed);
-    readyq_push(m->p, g);
+    gr_gqueue_push(&m->p->readyq, g);
 }
 
 int gr_spawn_external(gr_sched *s, gr_g *g)
@@ -281,30 +275,7 @@ void gr_sched_close_external(gr_sched *s) { gr_globalq_close(&s->gq); }
 
 void gr_g_start(gr_m *m, gr_g *g) { atomic_store_explicit(&g->m, m, memory_order_relaxed); }
 
-void gr_m_track(gr_m *m, gr_g *g)
-{
-    if (g->started_linked)
-        return;
-    g->started_linked = 1;
-    g->started_prev = NULL;
-    g->started_next = m->started;
-    if (m->started)
-        m->started->started_prev = g;
-    m->started = g;
-    m->nstarted++;
-}
-
-static void untrack(gr_m *m, gr_g *g)
-{
-    if (g->started_prev)
-        g->started_prev->started_next = g->started_next;
-    else
-        m->started = g->started_next;
-    if (g->started_next)
-        g->started_next->started_prev = g->started_prev;
-    g->started_linked = 0;
-    m->nstarted--;
-}
+void gr_m_track(gr_m *m, gr_g *g) { gr_glist_insert(&m->started, g); }
 
 int gr_g_cancel(gr_g *g)
 {
@@ -338,25 +309,21 @@ void gr_g_join_end(gr_g *target, gr_g *self)
 
 void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g)
 {
-    gr_g *wake = NULL;
+    gr_gqueue wake;
+    gr_gqueue_init(&wake);
     gr_lock_acquire(&g->lock);
     /* release: pairs with gr_g_state's acquire; the result is written before this. */
     atomic_store_explicit(&g->state, GR_G_DONE, memory_order_release);
     /* Claim under our lock: a joiner leaving on its own (timeout, cancel) must take this
      * lock to unlink, so it cannot be gone while we look at it. */
     gr_waiter *w;
-    while ((w = gr_waitq_claim(&g->joiners, GR_WAKE_READY)) != NULL) {
-        w->g->schedlink = wake;
-        wake = w->g;
-    }
+    while ((w = gr_waitq_claim(&g->joiners, GR_WAKE_READY)) != NULL)
+        gr_gqueue_push(&wake, w->g);
     gr_lock_release(&g->lock);
-    while (wake) {
-        gr_g *next = wake->schedlink;
-        gr_ready(wake, 0);
-        wake = next;
-    }
-    if (g->started_linked)
-        untrack(m, g);
+    gr_g *j;
+    while ((j = gr_gqueue_pop(&wake)) != NULL) /* in the order they joined */
+        gr_ready(j, 0);
+    gr_glist_remove(&m->started, g);
     GR_STAT_INC(m->p->stats.finished);
 }
 
@@ -448,9 +415,9 @@ static gr_g *next_local(gr_m *m)
         }
     }
     p->next_streak = 0;
-    if (p->schedtick % GR_FAIR_TICKS == GR_FAIR_TICKS / 2 && (g = readyq_pop(p)))
+    if (p->schedtick % GR_FAIR_TICKS == GR_FAIR_TICKS / 2 && (g = gr_gqueue_pop(&p->readyq)))
         return g;
-    if ((g = gr_runq_pop(&p->runq)) || (g = readyq_pop(p)) || (g = gr_runq_take_next(&p->runq)))
+    if ((g = gr_runq_pop(&p->runq)) || (g = gr_gqueue_pop(&p->readyq)) || (g = gr_runq_take_next(&p->runq)))
         return g;
     return NULL;
 }
@@ -527,7 +494,7 @@ static int shared_work(gr_sched *s, gr_m *m)
 static int work_for(gr_sched *s, gr_m *m)
 {
     gr_p *p = m->p;
-    if (atomic_load(&p->inbox) || p->readyq_head || atomic_load(&p->runq.runnext) ||
+    if (atomic_load(&p->inbox) || !gr_gqueue_empty(&p->readyq) || atomic_load(&p->runq.runnext) ||
         gr_runq_len(&p->runq))
         return 1;
     if (timer_due(m))
@@ -716,7 +683,7 @@ int gr_sched_next(gr_m *m, gr_g **out)
         return shared_work(s, m) ? GR_NEXT_BACKOFF : GR_NEXT_NONE;
     if ((g = take_global(m)))
         goto found;
-    if (m->seen_closing && m->nstarted == 0)
+    if (m->seen_closing && m->started.n == 0)
         return GR_NEXT_EXIT;
     if ((g = steal_work(m)))
         goto found;
@@ -734,7 +701,7 @@ found:
 static int own_work(gr_m *m)
 {
     gr_p *p = m->p;
-    return atomic_load(&p->inbox) || p->readyq_head || atomic_load(&p->runq.runnext) ||
+    return atomic_load(&p->inbox) || !gr_gqueue_empty(&p->readyq) || atomic_load(&p->runq.runnext) ||
            gr_runq_len(&p->runq) || timer_due(m);
 }
 

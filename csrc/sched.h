@@ -41,6 +41,7 @@
 
 #include "g.h"
 #include "globalq.h"
+#include "gqueue.h"
 #include "idle.h"
 #include "park.h"
 #include "runq.h"
@@ -59,7 +60,7 @@ typedef struct gr_p {
     /* Started G's readied by other threads. Pushers CAS with release; the owner takes the
      * whole stack with an acquire exchange (no ABA: nobody pops single entries). */
     _Alignas(64) _Atomic(gr_g *) inbox;
-    _Alignas(64) gr_g *readyq_head, *readyq_tail; /* owner only */
+    _Alignas(64) gr_gqueue readyq; /* owner only */
     uint32_t schedtick;
     uint32_t next_streak;
     uint32_t ctimer_tick; /* schedtick when channel timers were last reported due */
@@ -78,8 +79,7 @@ struct gr_m {
     int seen_closing;
     uint64_t rng;
     gr_g *curg;
-    gr_g *started;      /* owner only: started, unfinished G's (for cancellation) */
-    uint32_t nstarted;
+    gr_glist started;   /* owner only: started, unfinished G's (for cancellation) */
     /* GIL-aware stealing (owner only): set when this M's last wait for the GIL took long
      * enough that another M must have been running Python (gr_m_gil_waited). */
     int gil_contended;

@@ -56,7 +56,9 @@
 /* CPU ids are < GR_MAX_CPUS: glibc's cpu_set_t holds 1024, and a wider set could not be
  * pinned through it anyway. */
 #define GR_MAX_CPUS 1024
+/* Linux's default MAX_NUMNODES on x86-64 is 64 (CONFIG_NODES_SHIFT=6). */
 #define GR_MAX_NODES 64
+/* PATH_MAX: the longest sysfs path reported in an error. */
 #define GR_TOPO_PATH_MAX 4096
 
 #define GR_TOPO_EMALFORMED (-1) /* a sysfs file or range list breaks the format */

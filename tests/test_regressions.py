@@ -153,3 +153,26 @@ def test_go_from_a_plain_thread_while_run_shuts_down_does_not_crash_or_lose_task
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "ok"
+
+
+def test_joiners_of_a_task_wake_in_the_order_they_joined():
+    # gr_g_finish collected the claimed joiners on a stack, so they ran last-in first-out.
+    import goroutines as gr
+
+    def main():
+        order = []
+        ev = gr.Event()
+        target = gr.go(ev.wait)
+
+        def joiner(i):
+            target.join()
+            order.append(i)
+
+        joiners = [gr.go(joiner, i) for i in range(5)]
+        gr.sleep(0.01)  # every joiner parks on target, in spawn order
+        ev.set()
+        for t in joiners:
+            t.join()
+        return order
+
+    assert gr.run(main, procs=1) == [0, 1, 2, 3, 4]

@@ -241,7 +241,7 @@ cdef class M:
                     self.rt.abort(e)
 
     cdef void cancel_started(self) noexcept:
-        cdef gr_g *g = self.cm.started
+        cdef gr_g *g = self.cm.started.head
         while g != NULL:
             gr_g_cancel(g)
             g = g.started_next
@@ -516,7 +516,7 @@ cdef class Runtime:
         cdef M m
         cdef gr_g *g
         for m in self.ms:
-            g = m.cm.started
+            g = m.cm.started.head
             while g != NULL:
                 parked.append(repr(<Task>g.obj))
                 g = g.started_next

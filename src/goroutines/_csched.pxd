@@ -42,10 +42,13 @@ cdef extern from "sched.h" nogil:
     ctypedef struct gr_sched:
         int nprocs
 
+    ctypedef struct gr_glist:
+        gr_g *head
+        uint32_t n
+
     ctypedef struct gr_m:
         int id
-        gr_g *started
-        uint32_t nstarted
+        gr_glist started
         void *obj
 
     enum:
