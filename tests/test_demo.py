@@ -20,3 +20,45 @@ def test_demo_runs_and_reports_each_p(procs):
         assert re.search(rf"\bP{i}\b", out), f"no line for P{i}:\n{out}"
     assert not re.search(rf"\bP{procs}\b", out), out
     assert "Traceback" not in proc.stderr
+
+
+def demo(*args, **env):
+    return subprocess.run(
+        [sys.executable, "-m", "goroutines", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_demo_takes_tasks_and_procs_options():
+    out = demo("--tasks", "5000", "--procs", "2")
+    assert out.returncode == 0, out.stderr
+    assert "2 procs, 5,000 tasks" in out.stdout
+
+
+def test_demo_help_describes_the_options_and_runs_nothing():
+    out = demo("--help")
+    assert out.returncode == 0
+    assert "--tasks" in out.stdout and "--procs" in out.stdout
+    assert "spawn + finish" not in out.stdout
+
+
+def test_a_typo_in_a_demo_argument_is_an_error_not_ignored():
+    # It used to run the whole demo and ignore the argument.
+    out = demo("--prcs", "2")
+    assert out.returncode == 2 and "unrecognized arguments: --prcs" in out.stderr
+    assert out.stdout == ""
+
+
+def test_demo_rejects_bad_numbers_with_a_message_not_a_traceback():
+    for args, env, message in [
+        (("--tasks", "many"), {}, "not a whole number"),
+        (("--procs", "0"), {}, "must be at least 1"),
+        ((), {"GOROUTINES_PROCS": "two"}, "GOROUTINES_PROCS must be a positive integer"),
+        ((), {"GOROUTINES_DEMO_N": "-5"}, "GOROUTINES_DEMO_N: must be at least 1"),
+    ]:
+        out = demo(*args, **env)
+        assert out.returncode == 2 and message in out.stderr, (args, env, out.stderr)
+        assert "Traceback" not in out.stderr

@@ -1,9 +1,12 @@
 """python -m goroutines: a short demo of the runtime on its defaults.
 
 Spawns a million tasks, runs a fan-out/fan-in over a channel, and prints the cost per task
-and what each P executed and stole. GOROUTINES_DEMO_N changes the task count.
+and what each P executed and stole. ``--tasks`` (or GOROUTINES_DEMO_N) changes the task
+count, ``--procs`` (or GOROUTINES_PROCS) the number of processors.
 """
+import argparse
 import os
+import sys
 import time
 
 import goroutines as gr
@@ -38,8 +41,7 @@ def fan_out_fan_in(workers: int, items: int) -> int:
     return sum(results.recv() for _ in range(items))
 
 
-def main() -> None:
-    n = int(os.environ.get("GOROUTINES_DEMO_N", "1000000"))
+def main(n: int) -> None:
     print(f"goroutines demo: {gr.procs()} procs, {n:,} tasks")
     dt = spawn_million(n)
     print(f"spawn + finish: {dt:.2f} s, {dt / n * 1e9:.0f} ns per task")
@@ -61,5 +63,43 @@ def main() -> None:
     print(f"  steals {st['steals']:,}, global run queue {st['global_runq_len']}")
 
 
+def positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def cli(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m goroutines",
+        description="A demo of the goroutines runtime: a million tasks, then a fan-out/fan-in.",
+    )
+    parser.add_argument(
+        "--tasks", type=positive, default=None, help="tasks to spawn (default 1,000,000)"
+    )
+    parser.add_argument(
+        "--procs", type=positive, default=None, help="processors (default: one per CPU)"
+    )
+    args = parser.parse_args(argv)
+    n = args.tasks
+    if n is None:
+        try:
+            n = positive(os.environ.get("GOROUTINES_DEMO_N", "1000000"))
+        except argparse.ArgumentTypeError as e:
+            parser.error(f"GOROUTINES_DEMO_N: {e}")
+    try:
+        gr.run(main, n, procs=args.procs)
+    except ValueError as e:  # a bad GOROUTINES_PROCS
+        parser.error(str(e))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
 if __name__ == "__main__":
-    gr.run(main)
+    sys.exit(cli())
