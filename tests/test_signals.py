@@ -1,6 +1,7 @@
 """Ctrl-C: one SIGINT cancels every task, runs their finally blocks and raises
 KeyboardInterrupt from run(). Each case runs in a subprocess that prints "ready" once it
 is in the state under test; the test then sends SIGINT and reads what ran."""
+import os
 import signal
 import subprocess
 import sys
@@ -94,7 +95,7 @@ def test_ctrl_c_cancels_a_task_that_never_parks_on_the_other_m():
 def test_ctrl_c_stops_the_demo(procs):
     p = subprocess.Popen(
         [sys.executable, "-m", "goroutines"],
-        env={"GOROUTINES_PROCS": str(procs), "PATH": "/usr/bin:/bin"},
+        env={**os.environ, "GOROUTINES_PROCS": str(procs)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
