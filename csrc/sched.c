@@ -51,6 +51,11 @@
 
 static _Thread_local gr_m *curm;
 
+/* Task ids, process-wide so that an id is never reused by a later run(). Each P reserves
+ * GR_IDCACHE of them at a time. Relaxed fetch_add: only uniqueness matters, no other
+ * memory is published through it, so it pairs with nothing. */
+static _Atomic uint64_t next_id = 1;
+
 void gr_m_bind(gr_m *m) { curm = m; }
 gr_m *gr_m_current(void) { return curm; }
 
@@ -90,7 +95,6 @@ gr_sched *gr_sched_new(int nprocs)
         if (gcd(i, (uint32_t)nprocs) == 1)
             s->coprimes[s->ncoprimes++] = i;
     gr_globalq_init(&s->gq);
-    atomic_init(&s->next_id, 1);
     atomic_init(&s->ext_spawned, 0);
     atomic_init(&s->ntimers, 0);
     atomic_init(&s->nexternal, 0);
@@ -144,7 +148,7 @@ uint32_t gr_fastrand(void)
     return fastrand(curm ? curm : &fallback);
 }
 
-void gr_g_init(gr_sched *s, gr_m *m, gr_g *g, void *obj)
+void gr_g_init(gr_m *m, gr_g *g, void *obj)
 {
     memset(g, 0, sizeof *g);
     g->obj = obj;
@@ -152,12 +156,12 @@ void gr_g_init(gr_sched *s, gr_m *m, gr_g *g, void *obj)
     if (m) {
         gr_p *p = m->p;
         if (p->idcache == p->idcache_end) {
-            p->idcache = atomic_fetch_add_explicit(&s->next_id, GR_IDCACHE, memory_order_relaxed);
+            p->idcache = atomic_fetch_add_explicit(&next_id, GR_IDCACHE, memory_order_relaxed);
             p->idcache_end = p->idcache + GR_IDCACHE;
         }
         g->id = p->idcache++;
     } else {
-        g->id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_relaxed);
+        g->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
     }
 }
 

@@ -100,7 +100,6 @@ struct gr_sched {
     gr_globalq gq;
     gr_idle idle;
     gr_ctimers *ctimers;           /* the runtime's channel timers (set before any M runs) */
-    _Atomic uint64_t next_id;
     _Atomic uint64_t ext_spawned;  /* spawned from threads that are not Ms */
     _Atomic int64_t ntimers;       /* armed timers on all Ps (deadlock detection) */
     _Atomic int64_t nexternal;     /* offloaded calls in flight (deadlock detection) */
@@ -135,8 +134,9 @@ gr_m *gr_m_current(void);
 /* A cheap per-thread random number (select's poll order). */
 uint32_t gr_fastrand(void);
 
-/* Fill in a fresh G. Call on an M (ids come from its P's cache) or with m == NULL. */
-void gr_g_init(gr_sched *s, gr_m *m, gr_g *g, void *obj);
+/* Fill in a fresh G with a process-wide unique id. Call on an M (ids come from its P's
+ * cache) or with m == NULL. */
+void gr_g_init(gr_m *m, gr_g *g, void *obj);
 /* Make a new G runnable: runnext of m's P, then wake an idle M if nobody is spinning. */
 void gr_spawn(gr_m *m, gr_g *g);
 /* Make a new G runnable on m only, as if it had started there (run()'s main: it must run

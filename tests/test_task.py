@@ -65,6 +65,22 @@ def test_ids_are_positive_and_unique(grun):
     assert all(a == b for a, b in pairs)  # the id seen from inside is the handle's id
 
 
+def test_task_ids_are_not_reused_by_the_next_run():
+    # The id counter lived in each run's scheduler and restarted at 1 with the next run(),
+    # so two tasks of one process could have the same id (in reprs, logs, reports).
+    def main():
+        ids = [gr.go(int).id for _ in range(100)]  # from the Ps' id caches
+        th = threading.Thread(target=lambda: ids.append(gr.go(int).id))  # from the counter
+        th.start()
+        th.join()
+        return ids + [gr.current().id]
+
+    seen = []
+    for i in range(6):
+        seen += gr.run(main, procs=1 + i % 2)
+    assert len(set(seen)) == len(seen) == 6 * 102
+
+
 def test_current_is_the_handle_go_returned(grun):
     def main():
         ts = [gr.go(gr.current) for _ in range(50)]

@@ -656,7 +656,7 @@ cdef Task _new_task(Runtime rt, M m, object fn, tuple args, dict kwargs):
     # Untracked until it finishes: while alive it is held by the runtime and so cannot be
     # in a garbage cycle, and a trivial task then never costs the cycle collector anything.
     t.untrack()
-    gr_g_init(rt.s, m.cm if m is not None else NULL, &t.g, <void *>t)
+    gr_g_init(m.cm if m is not None else NULL, &t.g, <void *>t)
     Py_INCREF(t)  # the runtime's reference, dropped by _finish
     return t
 

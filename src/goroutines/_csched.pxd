@@ -70,7 +70,7 @@ cdef extern from "sched.h" nogil:
     gr_m *gr_m_current()
     uint32_t gr_fastrand()
 
-    void gr_g_init(gr_sched *s, gr_m *m, gr_g *g, void *obj)
+    void gr_g_init(gr_m *m, gr_g *g, void *obj)
     void gr_spawn(gr_m *m, gr_g *g)
     void gr_spawn_pinned(gr_m *m, gr_g *g)
     int gr_spawn_external(gr_sched *s, gr_g *g)
