@@ -257,6 +257,26 @@ def test_pool_grows_beyond_default_demand(fresh_pool):
     assert gr.run(main, procs=2) == list(range(n))
 
 
+def test_saturated_pool_does_not_count_threads_that_are_gone(monkeypatch, fresh_pool):
+    # Every call queued while the pool was at its bound made a thread count itself idle
+    # once more when it finished, so idle ended above the number of threads; when they had
+    # all timed out, the next call was queued for an idle thread that did not exist and
+    # blocking() waited forever.
+    monkeypatch.setenv("GOROUTINES_MAX_BLOCKING", "2")
+    monkeypatch.setattr(_core, "_IDLE_TIMEOUT", 0.05)
+
+    def main():
+        for t in [gr.go(gr.blocking, time.sleep, 0.01) for _ in range(6)]:
+            t.join()
+
+    gr.run(main, procs=2)
+    pool = _core._pool
+    while pool.threads:  # every thread times out
+        time.sleep(0.01)
+    assert (pool.idle, pool.backlog) == (0, 0)
+    assert gr.run(lambda: gr.blocking(pow, 2, 5), procs=1) == 32
+
+
 # --- deadlock detection ---------------------------------------------------------------------
 
 

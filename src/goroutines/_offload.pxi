@@ -39,7 +39,8 @@ class _Pool:
         self.jobs = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.threads = 0
-        self.idle = 0
+        self.idle = 0     # threads free for a call that no queued call has claimed yet
+        self.backlog = 0  # queued calls that found no thread to claim and none to start
 
     def submit(self, call):
         with self.lock:
@@ -50,6 +51,8 @@ class _Pool:
                 self.threads += 1
             elif self.idle:
                 self.idle -= 1
+            else:
+                self.backlog += 1
         if spawn:
             threading.Thread(target=self.worker, name="goroutines-offload", daemon=True).start()
 
@@ -73,7 +76,13 @@ class _Pool:
                 continue
             call.run()
             with self.lock:
-                self.idle += 1
+                # A backlogged call is this thread's to take: it does not become free.
+                # Counting it free anyway left idle above the number of threads, and once
+                # they had all timed out, calls were queued for threads that did not exist.
+                if self.backlog:
+                    self.backlog -= 1
+                else:
+                    self.idle += 1
 
 
 def _max_blocking():
