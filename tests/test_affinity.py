@@ -219,6 +219,20 @@ def test_malformed_sysfs_fails_run_with_affinity(sysfs):
         gr.run(lambda: None, procs=1, affinity="cpu")
 
 
+@pytest.mark.parametrize("where", ["node", "online"])
+def test_malformed_sysfs_does_not_fail_a_run_without_affinity(sysfs, where):
+    # run() read the topology on every call, so a malformed tree failed plain runs that
+    # never use it; only affinity needs sysfs.
+    if where == "node":
+        sysfs(online=cpulist(ALLOWED), nodes={0: cpulist(ALLOWED), 1: "garbage\n"})
+    else:
+        sysfs(online="what\n", nodes={0: cpulist(ALLOWED)})
+    with pytest.raises(ValueError, match="malformed"):
+        gr.topology()
+    assert gr.run(lambda: gr.go(gr.procs).join(), procs=2) == 2
+    assert gr.run(gr.procs, procs=1) == 1
+
+
 # --- run(affinity=...) -------------------------------------------------------------------------
 
 

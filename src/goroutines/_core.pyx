@@ -572,7 +572,8 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
     if not callable(main):
         raise TypeError(f"run() needs a callable, not {type(main).__name__}")
     cdef int n = _resolve_procs(procs)
-    places = placement(affinity, n)
+    # Only affinity needs the topology: a plain run never reads sysfs.
+    places = placement(affinity, n) if affinity is not None else [(0, None)] * n
     saved_affinity = os.sched_getaffinity(0) if affinity is not None else None
     if not _run_lock.acquire(blocking=False):
         raise RuntimeError("goroutines.run() is already running (runs cannot nest)")
