@@ -16,6 +16,7 @@ stays with it, and the scheduling continues on a pooled worker (or directly in t
 of the next started task). docs/design.md tells the whole story.
 """
 import decimal
+import logging
 import numbers
 import os
 import sys
@@ -75,6 +76,7 @@ _PARK_REASONS = ("", "join", "sleep", "wake-up", "chan send", "chan receive", "s
                  "semaphore", "waitgroup", "event", "rwmutex read", "rwmutex write",
                  "blocking call")
 _run_lock = threading.Lock()
+_logger = logging.getLogger("goroutines")
 
 
 @cython.final
@@ -183,10 +185,11 @@ cdef class Task:
     def __del__(self):
         if self._exc is not None and not self.retrieved and not isinstance(self._exc, Cancelled):
             try:
-                sys.stderr.write(f"goroutines: exception in task {self.g.id} ({self.name}) was never retrieved\n")
-                traceback.print_exception(type(self._exc), self._exc, self._exc.__traceback__, file=sys.stderr)
+                _logger.error("exception in goroutines task %d (%s) was never retrieved",
+                              self.g.id, self.name,
+                              exc_info=(type(self._exc), self._exc, self._exc.__traceback__))
             except BaseException:
-                pass
+                pass  # a finalizer must not raise (the interpreter may be shutting down)
 
     cdef _require_done(self, str what):
         if not gr_g_done(&self.g):
