@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 import traceback
+import warnings
 
 import pytest
 
@@ -146,6 +147,123 @@ def test_name_survives_failure(grun):
         return t.name
 
     assert grun(main).endswith("exploding")
+
+
+async def coroutine_function():
+    return "never run"
+
+
+class AsyncCallable:
+    async def __call__(self):
+        return "never run"
+
+    async def method(self):
+        return "never run"
+
+
+class SyncCallable:
+    def __call__(self):
+        return "ran"
+
+
+ASYNC_FUNCTIONS = [
+    pytest.param(coroutine_function, id="async-def"),
+    pytest.param(functools.partial(coroutine_function), id="partial"),
+    pytest.param(functools.partial(functools.partial(coroutine_function)), id="partial-of-partial"),
+    pytest.param(AsyncCallable(), id="async-__call__"),
+    pytest.param(functools.partial(AsyncCallable()), id="partial-of-async-__call__"),
+    pytest.param(AsyncCallable().method, id="async-method"),
+]
+
+
+def _start_in(entry, fn):
+    """Hand fn to one of the calls that run a function: run() outside a run, the others
+    from a task. Returns the TypeError raised, and how many tasks were alive after it."""
+    if entry == "run":
+        with pytest.raises(TypeError) as ei:
+            gr.run(fn)
+        return ei.value, None
+
+    def main():
+        with gr.TaskGroup() as tg:
+            with pytest.raises(TypeError) as ei:
+                {"go": gr.go, "blocking": gr.blocking, "TaskGroup.go": tg.go}[entry](fn)
+        return ei.value, gr.num_tasks()
+
+    return gr.run(main, procs=1)
+
+
+@pytest.mark.parametrize("entry", ["go", "run", "TaskGroup.go", "blocking"])
+@pytest.mark.parametrize("fn", ASYNC_FUNCTIONS)
+def test_async_function_is_rejected_instead_of_returning_a_coroutine(entry, fn):
+    # go(async_fn) used to start a task that returned an unawaited coroutine, silently.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "coroutine ... was never awaited": it was created
+        err, alive = _start_in(entry, fn)
+        gc.collect()
+    message = str(err)
+    assert message.startswith(f"{entry}() cannot run ")
+    assert "it is an async function" in message
+    assert "Define it with def" in message and "blocking(asyncio.run, " in message
+    assert alive in (None, 1)  # nothing was started
+
+
+@pytest.mark.parametrize("entry", ["go", "run", "TaskGroup.go", "blocking"])
+def test_coroutine_object_is_rejected_with_the_fix(entry):
+    coro = coroutine_function()
+    try:
+        err, alive = _start_in(entry, coro)
+    finally:
+        coro.close()
+    assert str(err).startswith(f"{entry}() got a coroutine object (coroutine_function)")
+    assert f"{entry}(fn, *args)" in str(err) and "not async def" in str(err)
+    assert alive in (None, 1)
+
+
+def _generator():
+    yield 1
+
+
+def _with_attribute():
+    return "ran"
+
+
+_with_attribute.tag = "a function with a __dict__"
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda: "ran",
+        SyncCallable(),
+        functools.partial(str, "ran"),
+        Worker().meth,
+        _with_attribute,
+        _generator,
+        int,
+        gr.Chan,
+        gr.num_tasks,
+    ],
+    ids=["lambda", "sync-__call__", "partial", "method", "function-with-dict", "generator",
+         "class", "extension-class", "cython-function"],
+)
+def test_plain_callables_are_not_mistaken_for_async(grun, fn):
+    def main():
+        return type(gr.go(fn).join()), type(gr.blocking(fn))
+
+    grun(main)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="inspect.markcoroutinefunction is 3.12+")
+def test_function_marked_as_coroutine_function_is_rejected():
+    import inspect
+
+    def returns_a_coroutine():
+        return coroutine_function()
+
+    inspect.markcoroutinefunction(returns_a_coroutine)
+    err, _ = _start_in("go", returns_a_coroutine)
+    assert "it is an async function" in str(err)
 
 
 # ---- repr and lifecycle ----------------------------------------------------------------------

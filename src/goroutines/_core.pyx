@@ -16,6 +16,8 @@ stays with it, and the scheduling continues on a pooled worker (or directly in t
 of the next started task). docs/design.md tells the whole story.
 """
 import decimal
+import functools
+import inspect
 import logging
 import numbers
 import os
@@ -44,6 +46,15 @@ cdef extern from "Python.h":
     void PyObject_GC_Track(PyObject *op)
     void PyObject_GC_UnTrack(PyObject *op)
     bint PyObject_GC_IsTracked(object op)
+    ctypedef struct PyCodeObject:
+        int co_flags
+    ctypedef struct PyFunctionObject:
+        PyObject *func_code
+        PyObject *func_dict
+    bint PyFunction_Check(object op)
+    bint PyCFunction_Check(object op)
+    bint PyMethod_Check(object op)
+    PyObject *PyMethod_GET_FUNCTION(object op)
 
 # Idle worker greenlets an M keeps; past this, a worker that would go idle ends instead.
 # Each holds a stack copy and, on 3.11+, an interpreter data-stack chunk.
@@ -53,6 +64,7 @@ cdef int _MAX_PROCS = 1024
 cdef int64_t _DEADLOCK_RECHECK_NS = 50_000_000
 # Sleeps longer than this never wake (no timer is armed): ~146 years.
 cdef double _FOREVER_S = 4.6e9
+cdef int _CO_COROUTINE = inspect.CO_COROUTINE
 
 
 class Cancelled(BaseException):
@@ -395,6 +407,49 @@ cdef str _fn_name(fn):
     return getattr(fn, "__qualname__", None) or type(fn).__name__
 
 
+cdef int _check_fn(object fn, str what) except -1:
+    """`fn` must be a plain callable: a task calls it and is done, so an async function
+    would only return a coroutine that nothing ever awaits."""
+    cdef object f = fn
+    if PyMethod_Check(f):
+        f = <object>PyMethod_GET_FUNCTION(f)
+    if PyFunction_Check(f):
+        # The common case, without inspect: go() must stay cheap.
+        if _plain_function(<PyFunctionObject *>f):
+            return 0
+    elif PyCFunction_Check(f):
+        return 0
+    elif not callable(fn):
+        if inspect.iscoroutine(fn):
+            raise TypeError(f"{what}() got a coroutine object ({fn.__qualname__}), which no task "
+                            f"would await: pass a plain function and its arguments, "
+                            f"{what}(fn, *args), with fn defined by def, not async def")
+        raise TypeError(f"{what}() needs a callable, not {type(fn).__name__}")
+    if _is_async(fn):
+        name = _fn_name(fn)
+        raise TypeError(f"{what}() cannot run {name}: it is an async function, and calling it "
+                        f"only creates a coroutine that nothing would await. Define it with def "
+                        f"(a task waits by parking, without await), or run it on an event "
+                        f"loop: blocking(asyncio.run, {name}(...))")
+    return 0
+
+
+cdef inline bint _plain_function(PyFunctionObject *f):
+    """No CO_COROUTINE flag and no inspect.markcoroutinefunction() mark (Python 3.12+)."""
+    if (<PyCodeObject *>f.func_code).co_flags & _CO_COROUTINE:
+        return False
+    return f.func_dict == NULL or "_is_coroutine_marker" not in <dict><object>f.func_dict
+
+
+cdef bint _is_async(object fn) except -1:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.iscoroutinefunction(fn):
+        return True
+    # An instance whose __call__ is async (a class is called by type.__call__: never async).
+    return not isinstance(fn, type) and inspect.iscoroutinefunction(getattr(type(fn), "__call__", None))
+
+
 cdef void _finish(M m, Task t, object result, object exc) noexcept:
     t._result = result
     t._exc = exc
@@ -572,8 +627,7 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
         assert gr.run(main) == 45
     """
     global _rt
-    if not callable(main):
-        raise TypeError(f"run() needs a callable, not {type(main).__name__}")
+    _check_fn(main, "run")
     cdef int n = _resolve_procs(procs)
     # Only affinity needs the topology: a plain run never reads sysfs.
     places = placement(affinity, n) if affinity is not None else [(0, None)] * n
@@ -651,8 +705,6 @@ cdef void _drain_external(Runtime rt) noexcept:
 
 
 cdef Task _new_task(Runtime rt, M m, object fn, tuple args, dict kwargs):
-    if not callable(fn):
-        raise TypeError(f"go() needs a callable, not {type(fn).__name__}")
     cdef Task t = Task.__new__(Task)
     t.fn = fn
     t.args = args
@@ -673,6 +725,7 @@ def go(fn, *args, **kwargs) -> Task:
         t = gr.go(print, "hello from a task")
         t.join()
     """
+    _check_fn(fn, "go")
     cdef M m = _curm()
     cdef Task t
     if m is not None:

@@ -110,8 +110,7 @@ def blocking(fn, *args, **kwargs):
         data = gr.blocking(open("big.bin", "rb").read)
     """
     global _pool
-    if not callable(fn):
-        raise TypeError(f"blocking() needs a callable, not {type(fn).__name__}")
+    _check_fn(fn, "blocking")
     cdef M m = _running()
     cdef Task t = m.cur
     _check_cancel(m, t)

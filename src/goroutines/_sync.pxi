@@ -596,6 +596,7 @@ class TaskGroup:
         return self
 
     def go(self, fn, *args, **kwargs) -> Task:
+        _check_fn(fn, "TaskGroup.go")
         t = go(self._run, fn, args, kwargs)
         with self._mu:
             self._tasks.append(t)
