@@ -61,7 +61,7 @@ cdef enum:
 
 
 cdef M _curm()
-cdef M _running()
+cdef M _running(str what)
 cdef int _park(M m, Task t, int reason) except -1
 cdef int _unwait(M m, Task t) except -1
 cdef int _check_cancel(M m, Task t) except -1

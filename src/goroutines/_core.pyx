@@ -377,10 +377,11 @@ cdef M _curm():
     return <M>cm.obj
 
 
-cdef M _running():
+cdef M _running(str what):
+    """The M of the running task; `what` names the caller's API in the error."""
     cdef M m = _curm()
     if m is None or m.cur is None:
-        raise RuntimeError("this must be called from a task running under goroutines.run()")
+        raise RuntimeError(f"{what}() must be called from a task running under goroutines.run()")
     return m
 
 
@@ -750,7 +751,10 @@ def gosched() -> None:
         while not ready:
             gr.gosched()
     """
-    cdef M m = _running()
+    _gosched(_running("gosched"))
+
+
+cdef int _gosched(M m) except -1:
     cdef Task t = m.cur
     _check_cancel(m, t)
     _keep_greenlet(m, t)
@@ -759,6 +763,7 @@ def gosched() -> None:
     m.switch_away(t)
     m.cur = t
     _check_cancel(m, t)
+    return 0
 
 
 def sleep(seconds) -> None:
@@ -771,10 +776,10 @@ def sleep(seconds) -> None:
     if seconds is None:
         raise TypeError("seconds must be a number of seconds, not NoneType")
     cdef int64_t deadline = _deadline(seconds, "seconds")
+    cdef M m = _running("sleep")
     if deadline == 0:
-        gosched()
+        _gosched(m)
         return
-    cdef M m = _running()
     cdef Task t = m.cur
     _check_cancel(m, t)
     gr_g_prepare_wait(&t.g)
@@ -793,13 +798,13 @@ def current() -> Task:
 
         me = gr.current()
     """
-    return (<M>_running()).cur
+    return (<M>_running("current")).cur
 
 
-cdef Runtime _active():
+cdef Runtime _active(str what):
     cdef Runtime rt = _rt
     if rt is None:
-        raise RuntimeError("goroutines.run() is not running")
+        raise RuntimeError(f"{what}() must be called under goroutines.run()")
     return rt
 
 
@@ -810,7 +815,7 @@ def num_tasks() -> int:
 
         n = gr.num_tasks()
     """
-    return gr_sched_live(_active().s)
+    return gr_sched_live(_active("num_tasks").s)
 
 
 def procs() -> int:
@@ -820,7 +825,7 @@ def procs() -> int:
 
         n = gr.procs()
     """
-    return _active().nprocs
+    return _active("procs").nprocs
 
 
 def stats() -> dict:
@@ -830,7 +835,7 @@ def stats() -> dict:
 
         print(gr.stats()["steals"])
     """
-    cdef Runtime rt = _active()
+    cdef Runtime rt = _active("stats")
     cdef gr_pstats_snapshot snap
     per = []
     for i in range(rt.nprocs):

@@ -111,7 +111,7 @@ def blocking(fn, *args, **kwargs):
     """
     global _pool
     _check_fn(fn, "blocking")
-    cdef M m = _running()
+    cdef M m = _running("blocking")
     cdef Task t = m.cur
     _check_cancel(m, t)
     if _pool is None:

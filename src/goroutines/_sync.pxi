@@ -28,12 +28,20 @@ ctypedef int (*wait_begin_fn)(void *obj, gr_g *self, int block) noexcept nogil
 ctypedef int (*wait_end_fn)(void *obj, gr_g *self) noexcept nogil
 
 
+# The API call behind each sync.h wait, indexed by park reason: named when it is misused.
+cdef tuple _WAIT_CALLS = tuple({
+    PARK_MUTEX: "Mutex.lock", PARK_SEMAPHORE: "Semaphore.acquire",
+    PARK_WAITGROUP: "WaitGroup.wait", PARK_EVENT: "Event.wait",
+    PARK_RWMUTEX_READ: "RWMutex.rlock", PARK_RWMUTEX_WRITE: "RWMutex.lock",
+}.get(r, "") for r in range(PARK_BLOCKING + 1))
+
+
 cdef bint _acquire(void *obj, wait_begin_fn begin, wait_end_fn end, object timeout,
                    int reason) except -1:
     """Wait on a sync.h primitive from the running task: True once granted, False if
     ``timeout`` seconds pass first. Cancellation raises Cancelled, unless the grant won the
     race: then the cancellation stays pending for the next park point."""
-    cdef M m = _running()
+    cdef M m = _running(<str>_WAIT_CALLS[reason])
     cdef Task t = m.cur
     cdef int64_t deadline = _deadline(timeout, "timeout")
     _check_cancel(m, t)
@@ -142,7 +150,7 @@ cdef class Chan:
         self._send(value)
 
     cdef int _send(self, value) except -1:
-        cdef M m = _running()
+        cdef M m = _running("Chan.send")
         cdef Task t = m.cur
         _check_cancel(m, t)
         Py_INCREF(value)
@@ -163,7 +171,7 @@ cdef class Chan:
         return self._recv()
 
     cdef object _recv(self):
-        cdef M m = _running()
+        cdef M m = _running("Chan.recv")
         cdef Task t = m.cur
         cdef void *p = NULL
         cdef bint parked = True
@@ -251,7 +259,7 @@ def select(*cases, default=False, timeout=None):
 
         i, v, ok = gr.select(gr.Recv(data), gr.Recv(quit), timeout=1.0)
     """
-    cdef M m = _running()
+    cdef M m = _running("select")
     cdef Task t = m.cur
     cdef uint32_t n = 0, i, j, tmp
     cdef Py_ssize_t ncases = len(cases), ntimers = 0
@@ -566,6 +574,7 @@ class Once:
     def do(self, fn, *args, **kwargs) -> None:
         if self._done.is_set():
             return
+        _running("Once.do")
         with self._mu:
             if self._done.is_set():
                 return
@@ -593,6 +602,7 @@ class TaskGroup:
         self._mu = Mutex()
 
     def __enter__(self):
+        _running("TaskGroup.__enter__")
         return self
 
     def go(self, fn, *args, **kwargs) -> Task:

@@ -51,7 +51,8 @@ cdef bint _timer_reset(gr_ctimer *tm, int64_t when, int64_t period, object owner
         if owner is not None:
             Py_DECREF(owner)
         if rc == GR_CTIMER_ECLOSED:
-            raise RuntimeError("timers must be armed under goroutines.run()")
+            raise RuntimeError("after(), after_func(), Timer(), Ticker() and their reset() "
+                               "must be called under goroutines.run()")
         raise MemoryError()
     if owner is not None and rc & GR_CTIMER_ACTIVE:
         Py_DECREF(owner)  # the heap already held one
