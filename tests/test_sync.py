@@ -2,6 +2,8 @@
 after, Ticker, and deadlock detection of tasks parked on them."""
 
 import sys
+import threading
+import time
 
 import pytest
 
@@ -568,6 +570,212 @@ def test_taskgroup_tasks_spawning_tasks():
         return seen
 
     assert gr.run(main, procs=1) == [0, 1, 2, 3, 4]
+
+
+def _owner_and_child(go_child, owner_body_parks):
+    """An owner task with one TaskGroup child that sleeps until cancelled and then takes a
+    while to clean up (it parks again); the log tells what happened in which order."""
+    log = []
+
+    def child():
+        try:
+            gr.sleep(1000)
+        except gr.Cancelled:
+            gr.sleep(0.01)  # cleanup that parks: the owner must still wait for it
+            log.append("child cleaned up")
+            raise
+
+    def owner():
+        try:
+            with gr.TaskGroup() as tg:
+                log.append(go_child(tg, child))
+                if owner_body_parks:
+                    gr.sleep(1000)
+        finally:
+            log.append(("owner leaves", log[0].done()))
+
+    return owner, log
+
+
+def _until_parked_on(t, what):
+    while f"parked on {what}" not in repr(t):
+        gr.sleep(0.001)
+
+
+def _go_child_here(tg, child):
+    return tg.go(child)
+
+
+def test_taskgroup_owner_cancelled_at_exit_waits_for_children_and_reraises_cancelled(procs):
+    # The owner's Cancelled used to be swallowed by the join in __exit__, which went on to
+    # ask the unfinished child for its exception(): RuntimeError, and the child orphaned.
+    owner, log = _owner_and_child(_go_child_here, owner_body_parks=False)
+
+    def main():
+        o = gr.go(owner)
+        _until_parked_on(o, "join")  # in __exit__, waiting for the child
+        o.cancel()
+        with pytest.raises(gr.Cancelled):
+            o.join()
+        return o.cancelled(), log[0].cancelled()
+
+    assert gr.run(main, procs=procs) == (True, True)
+    assert log[1:] == ["child cleaned up", ("owner leaves", True)]
+
+
+def test_taskgroup_owner_cancelled_in_the_body_cancels_the_children(procs):
+    # The children used to run on: only a failure cancelled them, not the owner's Cancelled.
+    owner, log = _owner_and_child(_go_child_here, owner_body_parks=True)
+
+    def main():
+        o = gr.go(owner)
+        _until_parked_on(o, "sleep")
+        o.cancel()
+        with pytest.raises(gr.Cancelled):
+            o.join()
+        return o.cancelled(), log[0].cancelled()
+
+    assert gr.run(main, procs=procs) == (True, True)
+    assert log[1:] == ["child cleaned up", ("owner leaves", True)]
+
+
+def _go_child_on_the_other_m(tg, child):
+    # conftest's go_elsewhere, for tg.go: this M spins, so only the other M can start it.
+    here, ran_on = threading.get_ident(), []
+
+    def pinned():
+        ran_on.append(threading.get_ident())
+        return child()
+
+    t = tg.go(pinned)
+    while not ran_on:  # no park point; sleeping lets the other M take the GIL and t
+        time.sleep(0.0002)
+    assert ran_on[0] != here
+    return t
+
+
+@pytest.mark.parametrize("owner_body_parks", [False, True], ids=["at-exit", "in-body"])
+def test_taskgroup_owner_cancelled_cancels_a_child_on_the_other_m(owner_body_parks):
+    # The cancel, the child's cleanup and the owner's wake-up all cross threads.
+    owner, log = _owner_and_child(_go_child_on_the_other_m, owner_body_parks)
+
+    def main():
+        o = gr.go(owner)
+        _until_parked_on(o, "sleep" if owner_body_parks else "join")
+        o.cancel()
+        with pytest.raises(gr.Cancelled):
+            o.join()
+        return o.cancelled(), log[0].cancelled()
+
+    assert gr.run(main, procs=2) == (True, True)
+    assert log[1:] == ["child cleaned up", ("owner leaves", True)]
+
+
+def test_taskgroup_owner_cancelled_while_a_child_fails_raises_the_exception_group():
+    def child():
+        try:
+            gr.sleep(1000)
+        except gr.Cancelled:
+            raise ValueError("failed while cancelled") from None
+
+    def owner():
+        with gr.TaskGroup() as tg:
+            tg.go(child)
+            gr.sleep(1000)
+
+    def main():
+        o = gr.go(owner)
+        _until_parked_on(o, "sleep")
+        o.cancel()
+        with pytest.raises(ExceptionGroup) as ei:
+            o.join()
+        return [type(e) for e in ei.value.exceptions]
+
+    assert gr.run(main, procs=1) == [ValueError]
+
+
+def test_taskgroup_owner_cancel_reaches_children_started_after_it():
+    def main():
+        started = []
+
+        def late(tg):
+            try:
+                gr.sleep(1000)
+            except gr.Cancelled:  # by the owner's cancellation, which it outlives
+                started.append(tg.go(gr.sleep, 1000))
+
+        with pytest.raises(gr.Cancelled):
+            with gr.TaskGroup() as tg:
+                tg.go(late, tg)
+                gr.sleep(0)  # late starts and parks
+                gr.current().cancel()  # pending: delivered at the end of the block
+        return started[0].cancelled()
+
+    assert gr.run(main, procs=1)
+
+
+def test_taskgroup_go_after_the_block_ended_raises():
+    # tg.go() after __exit__ used to start a task nobody would wait for.
+    def main():
+        with gr.TaskGroup() as tg:
+            tg.go(int)
+        with pytest.raises(RuntimeError, match=r"TaskGroup.go\(\) after the group's block"):
+            tg.go(int)
+        return gr.num_tasks()  # nothing was started
+
+    assert gr.run(main, procs=1) == 1
+
+
+def test_taskgroup_go_before_the_block_is_entered_raises():
+    def main():
+        tg = gr.TaskGroup()
+        with pytest.raises(RuntimeError, match=r"TaskGroup.go\(\) before the group was entered"):
+            tg.go(int)
+        return gr.num_tasks()
+
+    assert gr.run(main, procs=1) == 1
+
+
+def test_taskgroup_entered_twice_raises():
+    def main():
+        tg = gr.TaskGroup()
+        with tg:
+            pass
+        with pytest.raises(RuntimeError, match="entered only once"):
+            with tg:
+                pass
+        return True
+
+    assert gr.run(main, procs=1)
+
+
+def test_taskgroup_waiting_for_a_stuck_child_still_ends_in_deadlock(procs):
+    # The owner's wait takes no cancellation: the deadlock's cancel must still end it.
+    def main():
+        with gr.TaskGroup() as tg:
+            tg.go(gr.Chan().recv)
+
+    with pytest.raises(gr.Deadlock):
+        gr.run(main, procs=procs)
+
+
+def test_taskgroup_owner_waiting_at_shutdown_lets_run_return(procs):
+    done = []
+
+    def owner():
+        try:
+            with gr.TaskGroup() as tg:
+                t = tg.go(gr.sleep, 1000)
+        finally:
+            done.append(t.cancelled())
+
+    def main():
+        gr.go(owner)
+        gr.sleep(0.01)
+        return "main done"
+
+    assert gr.run(main, procs=procs) == "main done"
+    assert done == [True]
 
 
 # --------------------------------------------------------------------------- after / Ticker

@@ -584,10 +584,25 @@ class Once:
                 self._done.set()
 
 
+cdef enum:
+    _TG_NEW, _TG_OPEN, _TG_DONE
+
+
 class TaskGroup:
-    """Structured concurrency: the block waits for every task started with ``tg.go``.
-    The first failure cancels the rest, and the failures are raised together as an
-    ExceptionGroup, as asyncio.TaskGroup does.
+    """Structured concurrency: the ``with`` block does not end before every task started
+    with ``tg.go`` has finished, including tasks that those tasks started in the group.
+
+    - The first failure, of a task or of the block itself, cancels every other task of
+      the group, and the failures are raised together as an ExceptionGroup, as
+      asyncio.TaskGroup does.
+    - Cancelling the task that runs the block (the owner) cancels every task of the group,
+      whether the owner is in the block or already waiting at its end. The block still
+      waits for all of them to finish, then re-raises the owner's Cancelled; if some task
+      failed, the ExceptionGroup is raised instead.
+    - A group is entered once, from a task; ``tg.go`` raises RuntimeError before the
+      block is entered and after it has ended.
+    - When the runtime shuts down the owner's wait cannot be cut short either: every task
+      is being cancelled, and the block ends once they have finished.
 
     Example::
 
@@ -597,20 +612,34 @@ class TaskGroup:
     """
 
     def __init__(self):
+        # Held only for a few list operations, never across a park: a thread lock will do,
+        # and it works where a Mutex would raise Cancelled (a cancelled owner at the end).
+        self._lock = threading.Lock()
         self._tasks = []
-        self._failed = Event()
-        self._mu = Mutex()
+        self._state = _TG_NEW
+        self._cancelling = False  # once set, tasks started in the group are cancelled at once
 
     def __enter__(self):
         _running("TaskGroup.__enter__")
+        with self._lock:
+            if self._state != _TG_NEW:
+                raise RuntimeError("a TaskGroup can be entered only once")
+            self._state = _TG_OPEN
         return self
 
     def go(self, fn, *args, **kwargs) -> Task:
+        """Start ``fn(*args, **kwargs)`` as a task of the group and return its Task."""
         _check_fn(fn, "TaskGroup.go")
-        t = go(self._run, fn, args, kwargs)
-        with self._mu:
+        with self._lock:
+            if self._state == _TG_NEW:
+                raise RuntimeError("TaskGroup.go() before the group was entered: "
+                                   "use it inside 'with TaskGroup() as tg:'")
+            if self._state == _TG_DONE:
+                raise RuntimeError("TaskGroup.go() after the group's block has ended")
+            t = go(self._run, fn, args, kwargs)
             self._tasks.append(t)
-        if self._failed.is_set():
+            cancelling = self._cancelling
+        if cancelling:
             t.cancel()
         return t
 
@@ -620,36 +649,56 @@ class TaskGroup:
         except Cancelled:
             raise
         except BaseException:
-            self._failed.set()
             self._cancel_all()
             raise
 
     def _cancel_all(self):
-        with self._mu:
+        with self._lock:
+            if self._cancelling:
+                return  # every task was cancelled then, and go() cancels the later ones
+            self._cancelling = True
             tasks = list(self._tasks)
         for t in tasks:
             t.cancel()
 
     def __exit__(self, et, ev, tb):
-        if ev is not None and not isinstance(ev, Cancelled):
-            self._failed.set()
+        cdef M m = _running("TaskGroup.__exit__")
+        cdef Task me = m.cur
+        cdef Task t
+        cdef bint owner_cancelled = False  # a cancellation of the owner is pending
+        if ev is not None:  # the block failed, or the owner was cancelled in it
             self._cancel_all()
         i = 0
         while True:  # tasks may start more tasks in the group while we wait
-            with self._mu:
+            with self._lock:
                 if i == len(self._tasks):
+                    self._state = _TG_DONE
                     break
                 t = self._tasks[i]
             i += 1
-            try:
-                t.join()
-            except BaseException:
-                pass
-        errors = [t.exception() for t in self._tasks if not t.cancelled() and t.exception() is not None]
+            # Not t.join(): a cancelled owner must keep waiting, so this wait takes no
+            # cancellation, it only notices one and passes it on to the group.
+            while not gr_g_done(&t.g):
+                if not owner_cancelled and (gr_g_cancel_requested(&me.g) or gr_sched_closing(m.rt.s)):
+                    owner_cancelled = True
+                    self._cancel_all()
+                gr_g_prepare_wait(&me.g)
+                if gr_g_join_begin(&t.g, &me.g):
+                    _park(m, me, PARK_JOIN)
+                    gr_g_join_end(&t.g, &me.g)
+                else:
+                    _unwait(m, me)
+        errors = []
+        for t in self._tasks:
+            if t._exc is not None and not isinstance(t._exc, Cancelled):
+                t.retrieved = True
+                errors.append(t._exc)
         if ev is not None and not isinstance(ev, Cancelled):
             errors.insert(0, ev)
         if errors:
             if all(isinstance(e, Exception) for e in errors):
                 raise _ExceptionGroup("unhandled errors in a TaskGroup", errors)
             raise _BaseExceptionGroup("unhandled errors in a TaskGroup", errors)
+        if owner_cancelled:
+            _check_cancel(m, me)  # delivers the owner's Cancelled
         return False
