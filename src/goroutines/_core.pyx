@@ -15,6 +15,7 @@ parking costs neither a greenlet nor a switch. When a task parks, the greenlet i
 stays with it, and the scheduling continues on a pooled worker (or directly in the greenlet
 of the next started task). docs/design.md tells the whole story.
 """
+import atexit
 import decimal
 import functools
 import inspect
@@ -89,6 +90,11 @@ _PARK_REASONS = ("", "join", "sleep", "wake-up", "chan send", "chan receive", "s
                  "blocking call")
 _run_lock = threading.Lock()
 _logger = logging.getLogger("goroutines")
+# Set in a child process forked while run() was running (see _after_fork_in_child).
+cdef bint _forked = False
+_FORKED = ("goroutines cannot be used in a process forked while goroutines.run() was running: "
+           "its other threads and their tasks did not survive the fork. Call os._exit() or "
+           "exec in the child, or use multiprocessing's 'spawn' or 'forkserver' start method")
 
 
 @cython.final
@@ -370,7 +376,15 @@ def _worker_entry():
     m.loop()
 
 
+cdef inline int _check_not_forked() except -1:
+    if _forked:
+        raise RuntimeError(_FORKED)
+    return 0
+
+
 cdef M _curm():
+    """The M of this thread, or None; raises in a child forked during a run."""
+    _check_not_forked()
     cdef gr_m *cm = gr_m_current()
     if cm == NULL:
         return None
@@ -451,7 +465,51 @@ cdef bint _is_async(object fn) except -1:
     return not isinstance(fn, type) and inspect.iscoroutinefunction(getattr(type(fn), "__call__", None))
 
 
+cdef void _exit_forked_child(str who, object exc) noexcept:
+    """`who` (the task that called os.fork(), or an offloaded call that did) has finished
+    in a child forked while run() was running. The runtime cannot go on there: its other
+    threads, and the tasks pinned to them, did not survive the fork. So the child ends here
+    as a script would (its exit status, the traceback of a failure, atexit handlers),
+    saying why, instead of hanging in the scheduler or vanishing silently."""
+    cdef int code = 0
+    try:
+        how = "returned"
+        if isinstance(exc, SystemExit):
+            how = "raised SystemExit"
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:
+                sys.stderr.write(f"{exc.code}\n")
+                code = 1
+            exc = None
+        elif exc is not None:
+            how = "failed"
+            code = 1
+        sys.stderr.write(f"goroutines: {who} {how} in a process forked while goroutines.run() "
+                         f"was running; the runtime does not survive a fork, so the child exits "
+                         f"here with status {code} (call os._exit() or exec in a forked child)\n")
+        if exc is not None:
+            traceback.print_exception(type(exc), exc, exc.__traceback__)
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        code = code or 1
+    os._exit(code)
+
+
+def _after_fork_in_child():
+    global _forked
+    if _rt is not None:
+        _forked = True  # written before any other thread exists in the child
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 cdef void _finish(M m, Task t, object result, object exc) noexcept:
+    if _forked:
+        _exit_forked_child(f"task {t.g.id} ({_fn_name(t.fn)})", exc)
     t._result = result
     t._exc = exc
     if exc is not None:
@@ -628,6 +686,7 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
         assert gr.run(main) == 45
     """
     global _rt
+    _check_not_forked()
     _check_fn(main, "run")
     cdef int n = _resolve_procs(procs)
     # Only affinity needs the topology: a plain run never reads sysfs.
@@ -802,6 +861,7 @@ def current() -> Task:
 
 
 cdef Runtime _active(str what):
+    _check_not_forked()
     cdef Runtime rt = _rt
     if rt is None:
         raise RuntimeError(f"{what}() must be called under goroutines.run()")

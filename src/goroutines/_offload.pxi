@@ -64,6 +64,7 @@ class _Pool:
             _offload_idents.discard(threading.get_ident())
 
     def work(self):
+        cdef _Call call
         while True:
             try:
                 call = self.jobs.get(timeout=_IDLE_TIMEOUT)
@@ -74,7 +75,11 @@ class _Pool:
                         self.idle -= 1
                         return
                 continue
+            fn = call.fn
             call.run()
+            if _forked:  # the call forked, and this is the child: no task will take its result
+                _exit_forked_child(f"blocking({_fn_name(fn)})", call.exc)
+            fn = None  # not kept alive while this thread waits for the next call
             with self.lock:
                 # A backlogged call is this thread's to take: it does not become free.
                 # Counting it free anyway left idle above the number of threads, and once
@@ -98,6 +103,17 @@ def _max_blocking():
 
 _pool = None
 _pool_lock = threading.Lock()
+
+
+def _forget_pool():
+    # The pool's threads did not survive the fork: a child that later calls run() (one
+    # forked outside a run may) must start a pool of its own, not queue calls for ghosts.
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def blocking(fn, *args, **kwargs):
