@@ -243,9 +243,10 @@ _with_attribute.tag = "a function with a __dict__"
         int,
         gr.Chan,
         gr.num_tasks,
+        gr.Event().set,
     ],
     ids=["lambda", "sync-__call__", "partial", "method", "function-with-dict", "generator",
-         "class", "extension-class", "cython-function"],
+         "class", "extension-class", "cython-function", "cython-method"],
 )
 def test_plain_callables_are_not_mistaken_for_async(grun, fn):
     def main():

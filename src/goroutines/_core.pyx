@@ -428,12 +428,15 @@ cdef int _check_fn(object fn, str what) except -1:
     cdef object f = fn
     if PyMethod_Check(f):
         f = <object>PyMethod_GET_FUNCTION(f)
+    # The common cases without inspect, which costs more than go() itself.
     if PyFunction_Check(f):
-        # The common case, without inspect: go() must stay cheap.
         if _plain_function(<PyFunctionObject *>f):
             return 0
-    elif PyCFunction_Check(f):
+    elif PyCFunction_Check(f) or type(f) is type:  # a C function, or a class to construct
         return 0
+    elif type(f) is _CYFUNCTION:  # Cython's functions, e.g. gr.sleep and Chan.send
+        if not f.__code__.co_flags & _CO_COROUTINE:
+            return 0
     elif not callable(fn):
         if inspect.iscoroutine(fn):
             raise TypeError(f"{what}() got a coroutine object ({fn.__qualname__}), which no task "
@@ -447,6 +450,9 @@ cdef int _check_fn(object fn, str what) except -1:
                         f"(a task waits by parking, without await), or run it on an event "
                         f"loop: blocking(asyncio.run, {name}(...))")
     return 0
+
+
+_CYFUNCTION = type(_worker_entry)
 
 
 cdef inline bint _plain_function(PyFunctionObject *f):
