@@ -187,13 +187,16 @@ def _start_in(entry, fn):
     def main():
         with gr.TaskGroup() as tg:
             with pytest.raises(TypeError) as ei:
-                {"go": gr.go, "blocking": gr.blocking, "TaskGroup.go": tg.go}[entry](fn)
+                if entry == "after_func":
+                    gr.after_func(0, fn)
+                else:
+                    {"go": gr.go, "blocking": gr.blocking, "TaskGroup.go": tg.go}[entry](fn)
         return ei.value, gr.num_tasks()
 
     return gr.run(main, procs=1)
 
 
-@pytest.mark.parametrize("entry", ["go", "run", "TaskGroup.go", "blocking"])
+@pytest.mark.parametrize("entry", ["go", "run", "TaskGroup.go", "blocking", "after_func"])
 @pytest.mark.parametrize("fn", ASYNC_FUNCTIONS)
 def test_async_function_is_rejected_instead_of_returning_a_coroutine(entry, fn):
     # go(async_fn) used to start a task that returned an unawaited coroutine, silently.
@@ -208,7 +211,7 @@ def test_async_function_is_rejected_instead_of_returning_a_coroutine(entry, fn):
     assert alive in (None, 1)  # nothing was started
 
 
-@pytest.mark.parametrize("entry", ["go", "run", "TaskGroup.go", "blocking"])
+@pytest.mark.parametrize("entry", ["go", "run", "TaskGroup.go", "blocking", "after_func"])
 def test_coroutine_object_is_rejected_with_the_fix(entry):
     coro = coroutine_function()
     try:

@@ -240,8 +240,7 @@ def after_func(seconds, fn, *args, **kwargs) -> Timer:
         data.recv()
         t.stop()
     """
-    if not callable(fn):
-        raise TypeError(f"after_func() needs a callable, not {type(fn).__name__}")
+    _check_fn(fn, "after_func")
     cdef int64_t ns = _timer_ns(seconds, "seconds")
     cdef Timer tm = Timer.__new__(Timer)
     tm.t = <gr_ctimer *>PyMem_Malloc(sizeof(gr_ctimer))
