@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "sched.h"
+#include "wait.h"
 #include "waitq.h"
 
 gr_chan *gr_chan_new(uint64_t cap)
@@ -56,31 +57,32 @@ int gr_chan_is_closed(gr_chan *c)
     return closed;
 }
 
-/* Under c->lock: complete a send of elem if a receiver waits or the buffer has room.
- * Returns the G to ready (possibly NULL) through *wake. */
+/* Under c->lock: complete a send of elem if a receiver waits or the buffer has room
+ * (GR_WAIT_OK; the G to ready, if any, through *wake), or GR_WAIT_CLOSED, or
+ * GR_WAIT_TIMEOUT: it would have to wait. */
 static int try_send(gr_chan *c, void *elem, gr_g **wake)
 {
     if (c->closed)
-        return GR_CHAN_CLOSED;
+        return GR_WAIT_CLOSED;
     gr_waiter *w = gr_waitq_claim(&c->recvq, GR_WAKE_READY);
     if (w) {
         w->elem = elem;
         w->ok = 1;
         w->success = 1;
         *wake = w->g;
-        return GR_CHAN_OK;
+        return GR_WAIT_OK;
     }
     if (c->count < c->cap) {
         c->buf[c->sendx] = elem;
         c->sendx = (c->sendx + 1) % c->cap;
         c->count++;
-        return GR_CHAN_OK;
+        return GR_WAIT_OK;
     }
-    return GR_CHAN_WOULDBLOCK;
+    return GR_WAIT_TIMEOUT;
 }
 
 /* Under c->lock: complete a receive if a value is buffered or a sender waits, or report a
- * closed and drained channel. */
+ * closed and drained channel; GR_WAIT_TIMEOUT: it would have to wait. */
 static int try_recv(gr_chan *c, void **elem, gr_g **wake)
 {
     gr_waiter *w = gr_waitq_claim(&c->sendq, GR_WAKE_READY);
@@ -98,20 +100,20 @@ static int try_recv(gr_chan *c, void **elem, gr_g **wake)
         w->ok = 1;
         w->success = 1;
         *wake = w->g;
-        return GR_CHAN_OK;
+        return GR_WAIT_OK;
     }
     if (c->count) {
         *elem = c->buf[c->recvx];
         c->buf[c->recvx] = NULL;
         c->recvx = (c->recvx + 1) % c->cap;
         c->count--;
-        return GR_CHAN_OK;
+        return GR_WAIT_OK;
     }
     if (c->closed) {
         *elem = NULL;
-        return GR_CHAN_CLOSED;
+        return GR_WAIT_CLOSED;
     }
-    return GR_CHAN_WOULDBLOCK;
+    return GR_WAIT_TIMEOUT;
 }
 
 static void enqueue(gr_waitq *q, gr_waiter *w, gr_g *g, void *elem, int32_t idx)
@@ -124,16 +126,23 @@ static void enqueue(gr_waitq *q, gr_waiter *w, gr_g *g, void *elem, int32_t idx)
     gr_waitq_push(q, w);
 }
 
-int gr_chan_send(gr_chan *c, gr_g *self, void *elem, int block)
+/* Under c->lock, rc from try_send or try_recv: if the operation would have to wait and
+ * may, arm self's wait and enqueue its waiter. */
+static int wait_on(gr_waitq *q, gr_g *self, void *elem, int rc, int64_t deadline)
+{
+    if (rc != GR_WAIT_TIMEOUT || deadline == GR_DEADLINE_NOW)
+        return rc;
+    rc = gr_wait_arm(self, deadline);
+    if (rc == GR_WAIT_PARK)
+        enqueue(q, &self->waiter, self, elem, 0);
+    return rc;
+}
+
+int gr_chan_send(gr_chan *c, gr_g *self, void *elem, int64_t deadline)
 {
     gr_g *wake = NULL;
     gr_lock_acquire(&c->lock);
-    int rc = try_send(c, elem, &wake);
-    if (rc == GR_CHAN_WOULDBLOCK && block) {
-        gr_g_prepare_wait(self);
-        enqueue(&c->sendq, &self->waiter, self, elem, 0);
-        rc = GR_CHAN_PARK;
-    }
+    int rc = wait_on(&c->sendq, self, elem, try_send(c, elem, &wake), deadline);
     gr_lock_release(&c->lock);
     if (wake)
         gr_ready(wake, 1);
@@ -151,25 +160,25 @@ static void leave_queue(gr_chan *c, gr_waitq *q, gr_g *self)
     gr_lock_release(&c->lock);
 }
 
-int gr_chan_send_end(gr_chan *c, gr_g *self)
+/* After the park: the outcome a waker stored in self's waiter, for gr_wait_end. */
+static int outcome(gr_waiter *w)
 {
-    gr_waiter *w = &self->waiter;
-    leave_queue(c, &c->sendq, self);
     if (!w->success)
-        return GR_CHAN_WOULDBLOCK;
-    return w->ok ? GR_CHAN_OK : GR_CHAN_CLOSED;
+        return -1;
+    return w->ok ? GR_WAIT_OK : GR_WAIT_CLOSED;
 }
 
-int gr_chan_recv(gr_chan *c, gr_g *self, void **elem, int block)
+int gr_chan_send_end(gr_chan *c, gr_g *self)
+{
+    leave_queue(c, &c->sendq, self);
+    return gr_wait_end(self, outcome(&self->waiter));
+}
+
+int gr_chan_recv(gr_chan *c, gr_g *self, void **elem, int64_t deadline)
 {
     gr_g *wake = NULL;
     gr_lock_acquire(&c->lock);
-    int rc = try_recv(c, elem, &wake);
-    if (rc == GR_CHAN_WOULDBLOCK && block) {
-        gr_g_prepare_wait(self);
-        enqueue(&c->recvq, &self->waiter, self, NULL, 0);
-        rc = GR_CHAN_PARK;
-    }
+    int rc = wait_on(&c->recvq, self, NULL, try_recv(c, elem, &wake), deadline);
     gr_lock_release(&c->lock);
     if (wake)
         gr_ready(wake, 1);
@@ -182,9 +191,7 @@ int gr_chan_recv_end(gr_chan *c, gr_g *self, void **elem)
     leave_queue(c, &c->recvq, self);
     *elem = w->elem;
     w->elem = NULL;
-    if (!w->success)
-        return GR_CHAN_WOULDBLOCK;
-    return w->ok ? GR_CHAN_OK : GR_CHAN_CLOSED;
+    return gr_wait_end(self, outcome(w));
 }
 
 /* Under c->lock: claim every waiter of q and chain its G on *wake with outcome "closed". */
@@ -255,58 +262,59 @@ static void unlock_all(gr_chan **order, uint32_t k)
 #define GR_SELECT_STACK 16
 
 int gr_select(gr_selcase *cases, uint32_t n, const uint32_t *pollorder, gr_waiter *ws,
-              gr_g *self, int block)
+              gr_g *self, int64_t deadline, int32_t *fired)
 {
     gr_chan *stack[GR_SELECT_STACK];
     gr_chan **order = n <= GR_SELECT_STACK ? stack : malloc(n * sizeof(gr_chan *));
     if (!order)
-        return -3;
+        return GR_WAIT_NOMEM;
     uint32_t k = lock_order(cases, n, order);
     lock_all(order, k);
     gr_g *wake = NULL;
-    int fired = -2;
-    for (uint32_t i = 0; i < n && fired == -2; i++) {
+    int rc = GR_WAIT_TIMEOUT;
+    for (uint32_t i = 0; i < n && rc == GR_WAIT_TIMEOUT; i++) {
         uint32_t idx = pollorder[i];
         gr_selcase *sc = &cases[idx];
-        int rc = sc->send ? try_send(sc->c, sc->elem, &wake) : try_recv(sc->c, &sc->elem, &wake);
-        if (rc != GR_CHAN_WOULDBLOCK) {
-            sc->ok = rc == GR_CHAN_OK;
-            fired = (int)idx;
+        int r = sc->send ? try_send(sc->c, sc->elem, &wake) : try_recv(sc->c, &sc->elem, &wake);
+        if (r != GR_WAIT_TIMEOUT) {
+            sc->ok = r == GR_WAIT_OK;
+            *fired = (int32_t)idx;
+            rc = GR_WAIT_OK;
         }
     }
-    if (fired == -2 && block) {
-        gr_g_prepare_wait(self);
-        for (uint32_t i = 0; i < n; i++) {
+    if (rc == GR_WAIT_TIMEOUT && deadline != GR_DEADLINE_NOW) {
+        rc = gr_wait_arm(self, deadline);
+        for (uint32_t i = 0; i < n && rc == GR_WAIT_PARK; i++) {
             gr_selcase *sc = &cases[i];
             enqueue(sc->send ? &sc->c->sendq : &sc->c->recvq, &ws[i], self,
                     sc->send ? sc->elem : NULL, (int32_t)i);
         }
-        fired = -1;
     }
     unlock_all(order, k);
     if (order != stack)
         free(order);
     if (wake)
         gr_ready(wake, 1);
-    return fired;
+    return rc;
 }
 
-int gr_select_end(gr_selcase *cases, uint32_t n, gr_waiter *ws)
+int gr_select_end(gr_selcase *cases, uint32_t n, gr_waiter *ws, gr_g *self, int32_t *fired)
 {
     /* One lock at a time suffices here: a waiter is unlinked, and its outcome written, only
      * under its own channel's lock. */
-    int fired = -1;
+    int done = -1;
     for (uint32_t i = 0; i < n; i++) {
         gr_chan *c = cases[i].c;
         gr_lock_acquire(&c->lock);
         gr_waitq_remove(cases[i].send ? &c->sendq : &c->recvq, &ws[i]);
         gr_lock_release(&c->lock);
         if (ws[i].success) {
-            fired = (int)i;
+            *fired = (int32_t)i;
+            done = GR_WAIT_OK;
             cases[i].ok = ws[i].ok;
             if (!cases[i].send)
                 cases[i].elem = ws[i].elem;
         }
     }
-    return fired;
+    return gr_wait_end(self, done);
 }

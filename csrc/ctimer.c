@@ -137,8 +137,8 @@ static int fire_locked(gr_ctimers *h, gr_ctimer *t, int64_t now, void *elem)
         return GR_CTIMER_FUNC;
     }
     /* Non-blocking: a full channel already holds an undelivered value. */
-    int rc = gr_chan_send(t->chan, NULL, elem, 0) == GR_CHAN_OK ? GR_CTIMER_SENT
-                                                                : GR_CTIMER_DROPPED;
+    int rc = gr_chan_send(t->chan, NULL, elem, GR_DEADLINE_NOW) == GR_WAIT_OK ? GR_CTIMER_SENT
+                                                                              : GR_CTIMER_DROPPED;
     set_when(t, t->period ? next_tick(when_of(t), t->period, now) : 0);
     settle(h, t);
     return rc;

@@ -7,8 +7,8 @@
  * 4-ary heap under a lock, and the heap's earliest deadline is published in an atomic that
  * every M reads on each scheduling decision (one load when nothing is armed).
  *
- * A channel timer is in the heap only while some task is parked receiving from its channel
- * (gr_ctimer_block/unblock around the park). Otherwise nobody can observe it fire, and the
+ * A channel timer is in the heap only while some task waits to receive from its channel
+ * (gr_ctimer_block/unblock around the wait). Otherwise nobody can observe it fire, and the
  * receive path runs it lazily when it is due (gr_ctimer_run). So an unreferenced timer
  * costs nothing and keeps nothing alive: its record belongs to its channel and is
  * forgotten when the channel is freed, and the heap never refers to a channel nobody waits
@@ -84,8 +84,9 @@ int gr_ctimer_reset(gr_ctimers *h, gr_ctimer *t, int64_t when, int64_t period, v
 /* 1 if t was pending or its value was still in the channel (moved to *stale); for a
  * function timer, 1 hands the heap's reference to obj back to the caller. */
 int gr_ctimer_stop(gr_ctimers *h, gr_ctimer *t, void **stale);
-/* A task parked receiving from t's channel (after enqueueing its waiter, before parking),
- * and woken again. block returns 0, or GR_CTIMER_ENOMEM when the heap cannot grow. */
+/* Around a task's wait to receive from t's channel (waitop.c blocks before the begin call,
+ * so running out of memory leaves nothing queued, and unblocks after the end call). block
+ * returns 0, or GR_CTIMER_ENOMEM when the heap cannot grow. */
 int gr_ctimer_block(gr_ctimers *h, gr_ctimer *t);
 void gr_ctimer_unblock(gr_ctimers *h, gr_ctimer *t);
 /* The receive path: fire t now if it is due at `now`. SENT (elem moved into the channel),

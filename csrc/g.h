@@ -5,15 +5,25 @@
  * reference to the Task from spawn until the G finishes, so queues and wait lists carry
  * plain gr_g pointers with no reference counting in C.
  *
- * The wait protocol. A G that is about to block calls gr_g_prepare_wait (waiting = 1),
- * then publishes itself in wait lists (a joiner list, a channel queue) and a timer, then
- * parks. Any waker (a finishing task, a channel peer, a timer, a cancel) must win
- * gr_g_claim (CAS waiting 1 -> 0) before it may make the G runnable, so a G is readied
- * exactly once per wait however many wakers race. A waker that finds the G through a wait
- * list holds that list's lock while it claims: the G must take the same lock to leave the
- * list, so it cannot have moved on to a different wait in between (no ABA).
- * If a G changes its mind before parking, it claims itself; if that fails, someone else
- * already readied it and it must park to consume that ready.
+ * The wait protocol (Go's gopark/goready). Every blocking operation is a pair of C calls
+ * around one park in the Python layer:
+ *
+ *   begin(..., self, deadline)  under the primitive's lock: complete at once (GR_WAIT_OK,
+ *                               _CLOSED), give up at once (deadline 0: GR_WAIT_TIMEOUT), or
+ *                               arm self's timer, prepare its wait and queue its waiter
+ *                               (GR_WAIT_PARK). wait.h's gr_wait_arm does the middle part.
+ *   park                        the Python layer switches away until a waker readies self.
+ *   end(..., self)              leave every queue, disarm the timer, and say how the wait
+ *                               ended: what a waker handed over (GR_WAIT_OK, _CLOSED), or
+ *                               else why self was woken (GR_WAIT_TIMEOUT, _CANCELLED).
+ *
+ * A G prepares (waiting = 1) only on the way to parking, and under the lock of the queue
+ * it joins, so nothing ever has to take a prepared wait back. Any waker (a finishing task,
+ * a channel peer, a timer, a cancel) must win gr_g_claim (CAS waiting 1 -> 0) before it may
+ * make the G runnable, so a G is readied exactly once per wait however many wakers race,
+ * and it always parks to consume that ready. A waker that finds the G through a wait queue
+ * holds that queue's lock while it claims: the G must take the same lock to leave the
+ * queue, so it cannot have moved on to a different wait in between (no ABA).
  */
 #ifndef GR_G_H
 #define GR_G_H
@@ -46,7 +56,23 @@ typedef struct gr_waitq {
 
 enum { GR_G_NEW = 0, GR_G_RUNNABLE, GR_G_RUNNING, GR_G_WAITING, GR_G_DONE };
 enum { GR_WAKE_NONE = 0, GR_WAKE_READY, GR_WAKE_TIMEOUT, GR_WAKE_CANCEL };
+/* Set by gr_g_cancel and never cleared: a cancelled G stays cancelled (trio's rule), so
+ * every later park point raises again. */
 enum { GR_G_FLAG_CANCEL = 1u };
+
+/* How every begin and end call of a wait (sync.h, chan.h, wait.h) reports. */
+typedef enum gr_wait_result {
+    GR_WAIT_OK = 0,      /* done: granted, sent, received, joined, or slept to the deadline */
+    GR_WAIT_PARK,        /* begin only: queued with its timer armed; park, then call end */
+    GR_WAIT_CLOSED,      /* a channel operation found the channel closed */
+    GR_WAIT_TIMEOUT,     /* the deadline came first (deadline 0: nothing was ready) */
+    GR_WAIT_CANCELLED,   /* end only: woken by gr_g_cancel before anything completed */
+    GR_WAIT_NOMEM,       /* begin only: out of memory, nothing queued */
+} gr_wait_result;
+
+/* Deadlines are absolute gr_nanotime() values, or one of these. */
+#define GR_DEADLINE_NEVER ((int64_t)-1) /* wait as long as it takes */
+#define GR_DEADLINE_NOW ((int64_t)0)    /* do not wait at all (try_lock, select's default) */
 
 struct gr_g {
     uint64_t id;
@@ -57,7 +83,7 @@ struct gr_g {
     _Atomic(gr_m *) m;
     gr_g *schedlink;           /* run queues, inboxes and the global queue */
     _Atomic uint32_t state;    /* GR_G_*; DONE is stored with release (see gr_g_done) */
-    _Atomic uint32_t waiting;  /* 1 between prepare_wait and the winning claim */
+    _Atomic uint32_t waiting;  /* 1 between gr_g_prepare_wait and the winning claim */
     _Atomic uint32_t flags;    /* GR_G_FLAG_CANCEL */
     uint32_t wake_reason;      /* written by the claim winner before it readies the G */
     int32_t timer_idx;         /* owner-only: slot in the owner P's timer heap, -1 if none */
@@ -86,11 +112,6 @@ static inline int gr_g_cancel_requested(gr_g *g)
 {
     return (atomic_load_explicit(&g->flags, memory_order_acquire) & GR_G_FLAG_CANCEL) != 0;
 }
-static inline void gr_g_clear_cancel(gr_g *g)
-{
-    atomic_fetch_and_explicit(&g->flags, ~GR_G_FLAG_CANCEL, memory_order_relaxed);
-}
-
 static inline void gr_g_prepare_wait(gr_g *g)
 {
     g->wake_reason = GR_WAKE_NONE;

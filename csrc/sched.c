@@ -281,36 +281,6 @@ void gr_g_start(gr_m *m, gr_g *g) { atomic_store_explicit(&g->m, m, memory_order
 
 void gr_m_track(gr_m *m, gr_g *g) { gr_glist_insert(&m->started, g); }
 
-int gr_g_cancel(gr_g *g)
-{
-    if (gr_g_done(g))
-        return 0;
-    /* release: a G that sees the flag at its next park point also sees our writes. */
-    atomic_fetch_or_explicit(&g->flags, GR_G_FLAG_CANCEL, memory_order_release);
-    gr_g_wake(g, GR_WAKE_CANCEL, 0);
-    return 1;
-}
-
-int gr_g_join_begin(gr_g *target, gr_g *self)
-{
-    gr_lock_acquire(&target->lock);
-    if (gr_g_done(target)) {
-        gr_lock_release(&target->lock);
-        return 0;
-    }
-    self->waiter.g = self;
-    gr_waitq_push(&target->joiners, &self->waiter);
-    gr_lock_release(&target->lock);
-    return 1;
-}
-
-void gr_g_join_end(gr_g *target, gr_g *self)
-{
-    gr_lock_acquire(&target->lock);
-    gr_waitq_remove(&target->joiners, &self->waiter);
-    gr_lock_release(&target->lock);
-}
-
 void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g)
 {
     gr_gqueue wake;
@@ -331,21 +301,7 @@ void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g)
     GR_STAT_INC(m->p->stats.finished);
 }
 
-/* ---- timers ------------------------------------------------------------------------- */
-
-int gr_timer_arm(gr_m *m, gr_g *g, int64_t when)
-{
-    if (gr_timerheap_add(&m->p->timers, g, when) != 0)
-        return -1;
-    atomic_fetch_add(&m->sched->ntimers, 1);
-    return 0;
-}
-
-void gr_timer_disarm(gr_m *m, gr_g *g)
-{
-    if (gr_timerheap_del(&m->p->timers, g))
-        atomic_fetch_sub(&m->sched->ntimers, 1);
-}
+/* ---- timers (armed and disarmed by the waits themselves: wait.c) ---------------------- */
 
 static void run_timers(gr_m *m, int64_t now)
 {

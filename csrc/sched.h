@@ -162,17 +162,9 @@ int gr_g_wake(gr_g *g, uint32_t reason, int next);
 void gr_yield(gr_m *m, gr_g *g);
 /* A parked G is about to switch away (counts the park). */
 void gr_g_parked(gr_m *m, gr_g *g);
-/* Request cancellation; wakes g if it is parked. Returns 0 if g already finished. */
-int gr_g_cancel(gr_g *g);
-/* Join: 1 = self is now on target's joiner list and must park, 0 = target is done. */
-int gr_g_join_begin(gr_g *target, gr_g *self);
-void gr_g_join_end(gr_g *target, gr_g *self);
 /* g finished on m: DONE (release), wake joiners, forget it. */
 void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g);
 
-/* Timers of G's parked on m. arm returns -1 when out of memory. */
-int gr_timer_arm(gr_m *m, gr_g *g, int64_t when);
-void gr_timer_disarm(gr_m *m, gr_g *g);
 /* A channel timer became the earliest from outside the scheduler: wake an idle M (if none
  * is spinning), so that it parks again with a timeout that includes it. */
 void gr_sched_wakep(gr_sched *s);

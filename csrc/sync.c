@@ -1,22 +1,30 @@
 #include "sync.h"
 
 #include "sched.h"
+#include "wait.h"
 #include "waitq.h"
 
-/* Under the lock: queue self's waiter, after preparing its wait. */
-static void wait_on(gr_waitq *q, gr_g *self)
+/* Under the lock, when self must wait: GR_WAIT_TIMEOUT for GR_DEADLINE_NOW, else arm and
+ * queue self's waiter (GR_WAIT_PARK) or GR_WAIT_NOMEM. */
+static int wait_on(gr_waitq *q, gr_g *self, int64_t deadline)
 {
-    gr_g_prepare_wait(self);
-    self->waiter.g = self;
-    self->waiter.success = 0;
-    gr_waitq_push(q, &self->waiter);
+    if (deadline == GR_DEADLINE_NOW)
+        return GR_WAIT_TIMEOUT;
+    int rc = gr_wait_arm(self, deadline);
+    if (rc == GR_WAIT_PARK) {
+        self->waiter.g = self;
+        self->waiter.success = 0;
+        gr_waitq_push(q, &self->waiter);
+    }
+    return rc;
 }
 
-/* Under the lock: unlink self's waiter; 1 if a waker granted it first. */
-static int wait_end(gr_waitq *q, gr_g *self)
+/* Under the lock: unlink self's waiter; GR_WAIT_OK if a waker granted it first, else -1
+ * (for gr_wait_end). */
+static int leave(gr_waitq *q, gr_g *self)
 {
     gr_waitq_remove(q, &self->waiter);
-    return (int)self->waiter.success;
+    return self->waiter.success ? GR_WAIT_OK : -1;
 }
 
 /* Under the lock: claim the first waiter of q, mark it granted and chain it on *wake. */
@@ -50,17 +58,14 @@ void gr_sema_init(gr_sema *s, int64_t n, int64_t max)
     s->q.head = s->q.tail = NULL;
 }
 
-int gr_sema_acquire(gr_sema *s, gr_g *self, int block)
+int gr_sema_acquire(gr_sema *s, gr_g *self, int64_t deadline)
 {
-    int rc = -1;
+    int rc = GR_WAIT_OK;
     gr_lock_acquire(&s->lock);
-    if (s->avail > 0) {
+    if (s->avail > 0)
         s->avail--;
-        rc = 1;
-    } else if (block) {
-        wait_on(&s->q, self);
-        rc = 0;
-    }
+    else
+        rc = wait_on(&s->q, self, deadline);
     gr_lock_release(&s->lock);
     return rc;
 }
@@ -68,9 +73,9 @@ int gr_sema_acquire(gr_sema *s, gr_g *self, int block)
 int gr_sema_acquire_end(gr_sema *s, gr_g *self)
 {
     gr_lock_acquire(&s->lock);
-    int ok = wait_end(&s->q, self);
+    int done = leave(&s->q, self);
     gr_lock_release(&s->lock);
-    return ok;
+    return gr_wait_end(self, done);
 }
 
 int gr_sema_release(gr_sema *s)
@@ -110,17 +115,19 @@ int gr_latch_add(gr_latch *l, int64_t delta)
 {
     gr_g *wake = NULL;
     gr_lock_acquire(&l->lock);
-    if (l->count + delta < 0) {
-        gr_lock_release(&l->lock);
-        return -1;
+    /* count is never negative, so only a positive delta can overflow. */
+    int rc = delta > 0 && l->count > INT64_MAX - delta ? GR_LATCH_OVERFLOW
+             : l->count + delta < 0                   ? GR_LATCH_NEGATIVE
+                                                      : GR_LATCH_OK;
+    if (rc == GR_LATCH_OK) {
+        l->count += delta;
+        if (l->count == 0)
+            while (grant_one(&l->q, &wake))
+                ;
     }
-    l->count += delta;
-    if (l->count == 0)
-        while (grant_one(&l->q, &wake))
-            ;
     gr_lock_release(&l->lock);
     ready_all(wake);
-    return 0;
+    return rc;
 }
 
 void gr_latch_reset(gr_latch *l)
@@ -139,16 +146,12 @@ int64_t gr_latch_count(gr_latch *l)
     return n;
 }
 
-int gr_latch_wait(gr_latch *l, gr_g *self, int block)
+int gr_latch_wait(gr_latch *l, gr_g *self, int64_t deadline)
 {
-    int rc = -1;
+    int rc = GR_WAIT_OK;
     gr_lock_acquire(&l->lock);
-    if (l->count == 0) {
-        rc = 1;
-    } else if (block) {
-        wait_on(&l->q, self);
-        rc = 0;
-    }
+    if (l->count != 0)
+        rc = wait_on(&l->q, self, deadline);
     gr_lock_release(&l->lock);
     return rc;
 }
@@ -156,9 +159,9 @@ int gr_latch_wait(gr_latch *l, gr_g *self, int block)
 int gr_latch_wait_end(gr_latch *l, gr_g *self)
 {
     gr_lock_acquire(&l->lock);
-    int ok = wait_end(&l->q, self);
+    int done = leave(&l->q, self);
     gr_lock_release(&l->lock);
-    return ok;
+    return gr_wait_end(self, done);
 }
 
 /* ---- readers-writer lock ------------------------------------------------------------ */
@@ -167,36 +170,28 @@ void gr_rwmutex_init(gr_rwmutex *rw)
 {
     atomic_init(&rw->lock.state, 0);
     rw->readers = 0;
-    rw->writer = rw->writers_waiting = 0;
+    rw->writer = 0;
     rw->rq.head = rw->rq.tail = rw->wq.head = rw->wq.tail = NULL;
 }
 
-/* Under the lock, with no writer: admit every queued reader, or else the next writer. */
+/* Under the lock, with no writer: admit every queued reader, or else the next writer
+ * (skipping writers that gave up). */
 static void hand_over(gr_rwmutex *rw, gr_g **wake)
 {
-    if (rw->writers_waiting == 0 || rw->rq.head) {
-        while (grant_one(&rw->rq, wake))
-            rw->readers++;
-        if (rw->readers)
-            return;
-    }
-    if (rw->readers == 0 && grant_one(&rw->wq, wake)) {
-        rw->writers_waiting--;
+    while (grant_one(&rw->rq, wake))
+        rw->readers++;
+    if (rw->readers == 0 && grant_one(&rw->wq, wake))
         rw->writer = 1;
-    }
 }
 
-int gr_rwmutex_rlock(gr_rwmutex *rw, gr_g *self, int block)
+int gr_rwmutex_rlock(gr_rwmutex *rw, gr_g *self, int64_t deadline)
 {
-    int rc = -1;
+    int rc = GR_WAIT_OK;
     gr_lock_acquire(&rw->lock);
-    if (!rw->writer && rw->writers_waiting == 0) {
+    if (!rw->writer && !rw->wq.head)
         rw->readers++;
-        rc = 1;
-    } else if (block) {
-        wait_on(&rw->rq, self);
-        rc = 0;
-    }
+    else
+        rc = wait_on(&rw->rq, self, deadline);
     gr_lock_release(&rw->lock);
     return rc;
 }
@@ -204,23 +199,19 @@ int gr_rwmutex_rlock(gr_rwmutex *rw, gr_g *self, int block)
 int gr_rwmutex_rlock_end(gr_rwmutex *rw, gr_g *self)
 {
     gr_lock_acquire(&rw->lock);
-    int ok = wait_end(&rw->rq, self);
+    int done = leave(&rw->rq, self);
     gr_lock_release(&rw->lock);
-    return ok;
+    return gr_wait_end(self, done);
 }
 
-int gr_rwmutex_lock(gr_rwmutex *rw, gr_g *self, int block)
+int gr_rwmutex_lock(gr_rwmutex *rw, gr_g *self, int64_t deadline)
 {
-    int rc = -1;
+    int rc = GR_WAIT_OK;
     gr_lock_acquire(&rw->lock);
-    if (!rw->writer && rw->readers == 0) {
+    if (!rw->writer && rw->readers == 0)
         rw->writer = 1;
-        rc = 1;
-    } else if (block) {
-        rw->writers_waiting++;
-        wait_on(&rw->wq, self);
-        rc = 0;
-    }
+    else
+        rc = wait_on(&rw->wq, self, deadline);
     gr_lock_release(&rw->lock);
     return rc;
 }
@@ -229,17 +220,14 @@ int gr_rwmutex_lock_end(gr_rwmutex *rw, gr_g *self)
 {
     gr_g *wake = NULL;
     gr_lock_acquire(&rw->lock);
-    int was_queued = self->waiter.linked;
-    int ok = wait_end(&rw->wq, self);
-    if (was_queued) {
-        /* Gave up waiting: readers held back only by us may go now. */
-        rw->writers_waiting--;
-        if (!rw->writer)
-            hand_over(rw, &wake);
-    }
+    int gave_up = self->waiter.linked;
+    int done = leave(&rw->wq, self);
+    /* Readers held back only by us may go now. */
+    if (gave_up && !rw->writer)
+        hand_over(rw, &wake);
     gr_lock_release(&rw->lock);
     ready_all(wake);
-    return ok;
+    return gr_wait_end(self, done);
 }
 
 int gr_rwmutex_runlock(gr_rwmutex *rw)
@@ -250,9 +238,11 @@ int gr_rwmutex_runlock(gr_rwmutex *rw)
         gr_lock_release(&rw->lock);
         return -1;
     }
-    if (--rw->readers == 0 && grant_one(&rw->wq, &wake)) {
-        rw->writers_waiting--;
-        rw->writer = 1;
+    if (--rw->readers == 0) {
+        if (grant_one(&rw->wq, &wake))
+            rw->writer = 1;
+        else /* every writer they queued behind gave up */
+            hand_over(rw, &wake);
     }
     gr_lock_release(&rw->lock);
     ready_all(wake);

@@ -574,14 +574,16 @@ def test_taskgroup_tasks_spawning_tasks():
 
 def _owner_and_child(go_child, owner_body_parks):
     """An owner task with one TaskGroup child that sleeps until cancelled and then takes a
-    while to clean up (it parks again); the log tells what happened in which order."""
+    while to clean up; the log tells what happened in which order."""
     log = []
 
     def child():
         try:
             gr.sleep(1000)
         except gr.Cancelled:
-            gr.sleep(0.01)  # cleanup that parks: the owner must still wait for it
+            # A slow cleanup, which the owner must still wait for. Not a park: a cancelled
+            # task stays cancelled, and each of its park points raises Cancelled again.
+            time.sleep(0.01)
             log.append("child cleaned up")
             raise
 

@@ -1,7 +1,7 @@
 # The runtime's classes and park helpers, shared with the other extension modules.
 from libc.stdint cimport int64_t
 
-from goroutines._csched cimport gr_g, gr_m, gr_sched, greenlet
+from goroutines._csched cimport gr_g, gr_m, gr_sched, gr_waitop, greenlet
 
 
 cdef class Task:
@@ -14,6 +14,7 @@ cdef class Task:
     cdef greenlet glet         # its worker greenlet once it has parked, until it finishes
     cdef bint retrieved
     cdef str _name             # set at finish only when needed (a failure to report)
+    cdef int64_t abandon_at    # shutdown: when it is abandoned if still running (0: unset)
 
     cdef void untrack(self) noexcept
     cdef _require_done(self, str what)
@@ -55,7 +56,7 @@ cdef class M:
 
 # What a task is parked on (gr_g.park_reason), named in reprs and deadlock reports.
 cdef enum:
-    PARK_NONE, PARK_JOIN, PARK_SLEEP, PARK_WAKEUP, PARK_CHAN_SEND, PARK_CHAN_RECV
+    PARK_NONE, PARK_JOIN, PARK_SLEEP, PARK_CHAN_SEND, PARK_CHAN_RECV
     PARK_SELECT, PARK_MUTEX, PARK_SEMAPHORE, PARK_WAITGROUP, PARK_EVENT
     PARK_RWMUTEX_READ, PARK_RWMUTEX_WRITE, PARK_BLOCKING
 
@@ -63,6 +64,6 @@ cdef enum:
 cdef M _curm()
 cdef M _running(str what)
 cdef int _park(M m, Task t, int reason) except -1
-cdef int _unwait(M m, Task t) except -1
+cdef int _wait(M m, Task t, gr_waitop *op, int64_t deadline, int reason) except -1
 cdef int _check_cancel(M m, Task t) except -1
 cdef int64_t _deadline(object seconds, str what) except -2

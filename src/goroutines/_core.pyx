@@ -31,8 +31,9 @@ cimport cython
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.math cimport isnan
+from libc.string cimport memset
 
 from goroutines._csched cimport *
 
@@ -66,6 +67,16 @@ cdef int64_t _DEADLOCK_RECHECK_NS = 50_000_000
 # Sleeps longer than this never wake (no timer is armed): ~146 years.
 cdef double _FOREVER_S = 4.6e9
 cdef int _CO_COROUTINE = inspect.CO_COROUTINE
+# Shutdown cancels every task; a task that still reaches a park point this long after its
+# first Cancelled there catches Cancelled and carries on, and would keep run() from ever
+# returning. It is abandoned instead (see _abandon). One second is far longer than any
+# cleanup should take, and short enough for a program that is exiting.
+cdef int64_t _SHUTDOWN_GRACE_NS = 1_000_000_000
+
+_log = logging.getLogger("goroutines")
+# The greenlets of abandoned tasks, kept forever: freeing a suspended greenlet resumes it
+# (greenlet throws GreenletExit into it), and these must never run again.
+_abandoned = []
 
 
 class Cancelled(BaseException):
@@ -85,7 +96,7 @@ cdef Runtime _rt = None
 # by each run, so that a timer's record can outlive the run that armed it.
 cdef gr_ctimers _ctimers
 gr_ctimers_init(&_ctimers)
-_PARK_REASONS = ("", "join", "sleep", "wake-up", "chan send", "chan receive", "select", "mutex",
+_PARK_REASONS = ("", "join", "sleep", "chan send", "chan receive", "select", "mutex",
                  "semaphore", "waitgroup", "event", "rwmutex read", "rwmutex write",
                  "blocking call")
 _run_lock = threading.Lock()
@@ -166,22 +177,9 @@ cdef class Task:
         cdef Task me = m.cur
         if me is self:
             raise RuntimeError("a task cannot join itself")
-        _check_cancel(m, me)
-        if deadline == 0:
-            raise TimeoutError(f"task {self.g.id} did not finish in time")
-        gr_g_prepare_wait(&me.g)
-        if gr_g_join_begin(&self.g, &me.g):
-            if deadline > 0 and gr_timer_arm(m.cm, &me.g, deadline) != 0:
-                gr_g_join_end(&self.g, &me.g)
-                _unwait(m, me)
-                raise MemoryError()
-            _park(m, me, PARK_JOIN)
-            gr_timer_disarm(m.cm, &me.g)
-            gr_g_join_end(&self.g, &me.g)
-        else:
-            _unwait(m, me)
-        _check_cancel(m, me)
-        if not gr_g_done(&self.g):
+        cdef gr_waitop op
+        _op(&op, GR_OP_JOIN, &self.g)
+        if _wait(m, me, &op, deadline, PARK_JOIN) == GR_WAIT_TIMEOUT:
             raise TimeoutError(f"task {self.g.id} did not finish in time")
         return self._outcome()
 
@@ -291,12 +289,16 @@ cdef class M:
                     return
 
     cdef int switch_away(self, Task me) except -1:
-        """Run something else until `me` is scheduled again (called in me's greenlet)."""
+        """Run something else until `me` is scheduled again (called in me's greenlet).
+        me is None when the greenlet is an abandoned task's: it is never resumed."""
         cdef Task nt
         while True:
             nt = self.pick()
             if nt is None:
-                raise SystemError("goroutines: an M tried to exit with a parked task")
+                if me is not None:
+                    raise SystemError("goroutines: an M tried to exit with a parked task")
+                self.target = self.root  # the M is done: its root retires the pool and ends
+                return self.go_to_target()
             if nt is me:
                 return 0
             if nt.glet is not None:
@@ -514,6 +516,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 cdef void _finish(M m, Task t, object result, object exc) noexcept:
+    m.cur = None  # finalizers run by the drops below are outside any task
     if _forked:
         _exit_forked_child(f"task {t.g.id} ({_fn_name(t.fn)})", exc)
     t._result = result
@@ -527,7 +530,6 @@ cdef void _finish(M m, Task t, object result, object exc) noexcept:
     t.args = None
     t.kwargs = None
     t.glet = None
-    m.cur = None
     if exc is not None and isinstance(exc, (KeyboardInterrupt, SystemExit)):
         # Not a task's own failure: the whole program was asked to stop.
         t.retrieved = True
@@ -547,31 +549,91 @@ cdef inline void _keep_greenlet(M m, Task t) noexcept:
 
 
 cdef int _park(M m, Task t, int reason) except -1:
-    """Park the running task t. The caller has called gr_g_prepare_wait and published t
-    in its wait lists; this returns once a waker has readied t."""
+    """Switch away from the running task t until a waker readies it: a begin call has
+    queued it (GR_WAIT_PARK) or it yields. While t is away no task is current on this M,
+    so code the scheduler runs meanwhile (signal handlers, finalizers) cannot park t."""
     _keep_greenlet(m, t)
     t.g.park_reason = reason
     gr_g_parked(m.cm, &t.g)
-    m.cur = None  # while t is parked, no task runs here (signal handlers, finalizers)
+    m.cur = None
     m.switch_away(t)
     m.cur = t
     t.g.park_reason = PARK_NONE
     return 0
 
 
-cdef int _unwait(M m, Task t) except -1:
-    """Take back a wait that was prepared but turned out unnecessary."""
-    if not gr_g_claim(&t.g, GR_WAKE_NONE):
-        _park(m, t, PARK_WAKEUP)  # someone readied us meanwhile: consume that ready
+cdef int _yield(M m, Task t) except -1:
+    """Put the running task t at the back of its M's ready queue and run the others."""
+    _keep_greenlet(m, t)
+    gr_yield(m.cm, &t.g)
+    m.cur = None
+    m.switch_away(t)
+    m.cur = t
     return 0
+
+
+cdef inline void _op(gr_waitop *op, uint32_t kind, void *obj) noexcept:
+    memset(op, 0, sizeof(gr_waitop))
+    op.kind = kind
+    op.obj = obj
+
+
+cdef int _wait(M m, Task t, gr_waitop *op, int64_t deadline, int reason) except -1:
+    """The one park protocol of every blocking call (Go's gopark): deliver a pending
+    cancellation, begin the wait in C (which queues t and arms its timer), park, end it in
+    C. Returns GR_WAIT_OK, GR_WAIT_CLOSED or GR_WAIT_TIMEOUT; raises Cancelled or
+    MemoryError. A grant that races a cancellation wins and leaves the cancellation pending
+    for the next park point. A shielded wait (op.shield, waitop.h) raises no Cancelled: it
+    returns GR_WAIT_CANCELLED when a cancel woke it, once, and its caller decides."""
+    if op.shield == GR_SHIELD_NONE:
+        _check_cancel(m, t)
+    cdef int rc = gr_waitop_begin(op, &t.g, deadline)
+    if rc == GR_WAIT_PARK:
+        _park(m, t, reason)
+        rc = gr_waitop_end(op, &t.g)
+    if rc == GR_WAIT_NOMEM:
+        raise MemoryError()
+    if op.shield != GR_SHIELD_NONE:
+        if rc == GR_WAIT_CANCELLED:
+            op.shield = GR_SHIELD_QUIET  # seen: the next wait on op is not cut short by it
+        return rc
+    if rc == GR_WAIT_CANCELLED:
+        raise Cancelled()
+    if rc == GR_WAIT_TIMEOUT and _cancel_pending(m, t):
+        raise Cancelled()  # a cancel that raced the deadline wins over the timeout
+    return rc
+
+
+cdef inline bint _cancel_pending(M m, Task t) noexcept:
+    return gr_g_cancel_requested(&t.g) or gr_sched_closing(m.rt.s)
 
 
 cdef int _check_cancel(M m, Task t) except -1:
-    """A park point: deliver a pending cancellation."""
-    if gr_g_cancel_requested(&t.g) or gr_sched_closing(m.rt.s):
-        gr_g_clear_cancel(&t.g)
-        raise Cancelled()
-    return 0
+    """The start of every park point: a task with a cancellation pending gets Cancelled,
+    every time (a cancelled task stays cancelled, as in trio). It yields first, as trio's
+    checkpoints do, so a task that catches Cancelled in a loop cannot starve its M."""
+    if not _cancel_pending(m, t):
+        return 0
+    if gr_sched_closing(m.rt.s):
+        if t.abandon_at == 0:
+            t.abandon_at = gr_nanotime() + _SHUTDOWN_GRACE_NS
+        elif gr_nanotime() >= t.abandon_at:
+            _abandon(m, t)
+    _yield(m, t)
+    raise Cancelled()
+
+
+cdef int _abandon(M m, Task t) except -1:
+    """Give up on t, a task that keeps catching Cancelled at shutdown: finish it as
+    cancelled, so its joiners wake and run() can return, and never resume it. Its pending
+    finally blocks never run."""
+    _log.warning("task %d (%s) still running %.1f s after shutdown cancelled it; abandoning it",
+                 t.g.id, t.name, _SHUTDOWN_GRACE_NS / 1e9)
+    _keep_greenlet(m, t)
+    _abandoned.append(t.glet)
+    _finish(m, t, None, Cancelled())
+    m.switch_away(None)
+    raise SystemError("goroutines: an abandoned task was resumed")
 
 
 cdef int64_t _deadline(object seconds, str what) except -2:
@@ -822,12 +884,9 @@ def gosched() -> None:
 cdef int _gosched(M m) except -1:
     cdef Task t = m.cur
     _check_cancel(m, t)
-    _keep_greenlet(m, t)
-    gr_yield(m.cm, &t.g)
-    m.cur = None
-    m.switch_away(t)
-    m.cur = t
-    _check_cancel(m, t)
+    _yield(m, t)
+    if _cancel_pending(m, t):
+        raise Cancelled()
     return 0
 
 
@@ -845,25 +904,25 @@ def sleep(seconds) -> None:
     if deadline == 0:
         _gosched(m)
         return
-    cdef Task t = m.cur
-    _check_cancel(m, t)
-    gr_g_prepare_wait(&t.g)
-    if deadline > 0 and gr_timer_arm(m.cm, &t.g, deadline) != 0:
-        _unwait(m, t)
-        raise MemoryError()
-    _park(m, t, PARK_SLEEP)
-    gr_timer_disarm(m.cm, &t.g)
-    _check_cancel(m, t)
+    cdef gr_waitop op
+    _op(&op, GR_OP_SLEEP, NULL)
+    _wait(m, m.cur, &op, deadline, PARK_SLEEP)
 
 
-def current() -> Task:
-    """The running task.
+def current():
+    """The running task, or None when no task is running: in code the scheduler runs
+    between tasks, such as a signal handler or a finalizer. Raises RuntimeError off the
+    runtime's threads (outside run(), or on a thread that is not one of its Ms), as
+    asyncio.current_task() does without a running loop.
 
     Example::
 
         me = gr.current()
     """
-    return (<M>_running("current")).cur
+    cdef M m = _curm()
+    if m is None:
+        raise RuntimeError("current() must be called from a task running under goroutines.run()")
+    return m.cur
 
 
 cdef Runtime _active(str what):

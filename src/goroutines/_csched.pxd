@@ -1,4 +1,4 @@
-# Mirrors csrc/g.h and csrc/sched.h. Every function here is plain C: no GIL needed.
+# Mirrors the csrc headers. Every function here is plain C: no GIL needed.
 from libc.stdint cimport uint32_t, uint64_t, int32_t, int64_t
 
 
@@ -15,17 +15,19 @@ cdef extern from "g.h" nogil:
         gr_g *started_next
 
     enum:
-        GR_WAKE_NONE
-        GR_WAKE_READY
-        GR_WAKE_TIMEOUT
-        GR_WAKE_CANCEL
+        GR_WAIT_OK
+        GR_WAIT_PARK
+        GR_WAIT_CLOSED
+        GR_WAIT_TIMEOUT
+        GR_WAIT_CANCELLED
+        GR_WAIT_NOMEM
+
+    int64_t GR_DEADLINE_NEVER
+    int64_t GR_DEADLINE_NOW
 
     bint gr_g_done(gr_g *g)
     bint gr_g_started(gr_g *g)
     bint gr_g_cancel_requested(gr_g *g)
-    void gr_g_clear_cancel(gr_g *g)
-    void gr_g_prepare_wait(gr_g *g)
-    bint gr_g_claim(gr_g *g, uint32_t reason)
 
 
 cdef extern from "stats.h" nogil:
@@ -81,12 +83,7 @@ cdef extern from "sched.h" nogil:
     bint gr_g_wake(gr_g *g, uint32_t reason, int next)
     void gr_yield(gr_m *m, gr_g *g)
     void gr_g_parked(gr_m *m, gr_g *g)
-    bint gr_g_cancel(gr_g *g)
-    bint gr_g_join_begin(gr_g *target, gr_g *self)
-    void gr_g_join_end(gr_g *target, gr_g *self)
     void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g)
-    int gr_timer_arm(gr_m *m, gr_g *g, int64_t when)
-    void gr_timer_disarm(gr_m *m, gr_g *g)
     int gr_sched_next(gr_m *m, gr_g **out)
     int gr_sched_wait(gr_m *m)
     void gr_sched_set_gil_policy(gr_sched *s, int64_t contended_ns)
@@ -117,25 +114,12 @@ cdef extern from "chan.h" nogil:
         uint32_t send
         uint32_t ok
 
-    enum:
-        GR_CHAN_OK
-        GR_CHAN_PARK
-        GR_CHAN_CLOSED
-        GR_CHAN_WOULDBLOCK
-
     gr_chan *gr_chan_new(uint64_t cap)
     void gr_chan_free(gr_chan *c)
     void *gr_chan_take_buffered(gr_chan *c)
     uint64_t gr_chan_len(gr_chan *c)
     bint gr_chan_is_closed(gr_chan *c)
-    int gr_chan_send(gr_chan *c, gr_g *self, void *elem, int block)
-    int gr_chan_send_end(gr_chan *c, gr_g *self)
-    int gr_chan_recv(gr_chan *c, gr_g *self, void **elem, int block)
-    int gr_chan_recv_end(gr_chan *c, gr_g *self, void **elem)
     int gr_chan_close(gr_chan *c)
-    int gr_select(gr_selcase *cases, uint32_t n, const uint32_t *pollorder, gr_waiter *ws,
-                  gr_g *self, int block)
-    int gr_select_end(gr_selcase *cases, uint32_t n, gr_waiter *ws)
 
 
 cdef extern from "ctimer.h" nogil:
@@ -180,24 +164,62 @@ cdef extern from "sync.h" nogil:
     ctypedef struct gr_rwmutex:
         pass
 
+    enum:
+        GR_LATCH_OK
+        GR_LATCH_NEGATIVE
+        GR_LATCH_OVERFLOW
+
     void gr_sema_init(gr_sema *s, int64_t n, int64_t max)
-    int gr_sema_acquire(gr_sema *s, gr_g *self, int block)
-    int gr_sema_acquire_end(gr_sema *s, gr_g *self)
+    int gr_sema_acquire(gr_sema *s, gr_g *self, int64_t deadline)
     int gr_sema_release(gr_sema *s)
     int64_t gr_sema_available(gr_sema *s)
     void gr_latch_init(gr_latch *l, int64_t count)
     int gr_latch_add(gr_latch *l, int64_t delta)
     void gr_latch_reset(gr_latch *l)
     int64_t gr_latch_count(gr_latch *l)
-    int gr_latch_wait(gr_latch *l, gr_g *self, int block)
-    int gr_latch_wait_end(gr_latch *l, gr_g *self)
     void gr_rwmutex_init(gr_rwmutex *rw)
-    int gr_rwmutex_rlock(gr_rwmutex *rw, gr_g *self, int block)
-    int gr_rwmutex_rlock_end(gr_rwmutex *rw, gr_g *self)
-    int gr_rwmutex_lock(gr_rwmutex *rw, gr_g *self, int block)
-    int gr_rwmutex_lock_end(gr_rwmutex *rw, gr_g *self)
+    int gr_rwmutex_rlock(gr_rwmutex *rw, gr_g *self, int64_t deadline)
+    int gr_rwmutex_lock(gr_rwmutex *rw, gr_g *self, int64_t deadline)
     int gr_rwmutex_runlock(gr_rwmutex *rw)
     int gr_rwmutex_unlock(gr_rwmutex *rw)
+
+
+cdef extern from "wait.h" nogil:
+    bint gr_g_cancel(gr_g *g)
+
+
+cdef extern from "waitop.h" nogil:
+    enum:
+        GR_OP_SLEEP
+        GR_OP_JOIN
+        GR_OP_SEMA
+        GR_OP_LATCH
+        GR_OP_RLOCK
+        GR_OP_LOCK
+        GR_OP_SEND
+        GR_OP_RECV
+        GR_OP_SELECT
+
+    enum:
+        GR_SHIELD_NONE
+        GR_SHIELD_REPORT
+        GR_SHIELD_QUIET
+
+    ctypedef struct gr_waitop:
+        uint32_t kind
+        uint32_t shield
+        void *obj
+        void *elem
+        uint32_t ncases
+        const uint32_t *pollorder
+        gr_waiter *ws
+        int32_t fired
+        gr_ctimers *ctimers
+        gr_ctimer **timers
+        uint32_t ntimers
+
+    int gr_waitop_begin(gr_waitop *op, gr_g *self, int64_t deadline)
+    int gr_waitop_end(gr_waitop *op, gr_g *self)
 
 
 cdef extern from "asan.h" nogil:

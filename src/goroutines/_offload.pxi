@@ -136,13 +136,16 @@ def blocking(fn, *args, **kwargs):
                 _pool = _Pool(_max_blocking())
     cdef _Call call = _Call()
     call.fn, call.args, call.kwargs = fn, args, kwargs
+    cdef gr_waitop op
+    _op(&op, GR_OP_LATCH, &call.done)
+    op.shield = GR_SHIELD_QUIET  # the call cannot be interrupted: wait for it regardless
     gr_sched_external_add(m.rt.s, 1)  # keeps the deadlock detector quiet meanwhile
     _pool.submit(call)
-    while gr_latch_wait(&call.done, &t.g, 1) == 0:
-        _park(m, t, PARK_BLOCKING)
-        if gr_latch_wait_end(&call.done, &t.g):
-            break
-    gr_sched_external_add(m.rt.s, -1)
+    try:
+        while _wait(m, t, &op, GR_DEADLINE_NEVER, PARK_BLOCKING) == GR_WAIT_CANCELLED:
+            pass  # a cancel() woke us: the call is still running
+    finally:
+        gr_sched_external_add(m.rt.s, -1)
     if call.exc is not None:
         raise call.exc
     _check_cancel(m, t)

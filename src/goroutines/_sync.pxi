@@ -3,6 +3,7 @@
 # All of their shared state (buffers, wait queues, counts) lives in csrc (chan.h, sync.h);
 # this part moves Python references in and out and parks the calling task.
 import sys
+import threading
 
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cpython.object cimport PyObject
@@ -22,12 +23,6 @@ class ChanClosed(Exception):
     """A send on a closed channel, a receive on a closed and drained one, or a second close."""
 
 
-# The shape of every sync.h wait: begin returns 1 (granted), 0 (queued: park, then end)
-# or -1 (would block, with block == 0); end says whether the queued wait was granted.
-ctypedef int (*wait_begin_fn)(void *obj, gr_g *self, int block) noexcept nogil
-ctypedef int (*wait_end_fn)(void *obj, gr_g *self) noexcept nogil
-
-
 # The API call behind each sync.h wait, indexed by park reason: named when it is misused.
 cdef tuple _WAIT_CALLS = tuple({
     PARK_MUTEX: "Mutex.lock", PARK_SEMAPHORE: "Semaphore.acquire",
@@ -36,28 +31,15 @@ cdef tuple _WAIT_CALLS = tuple({
 }.get(r, "") for r in range(PARK_BLOCKING + 1))
 
 
-cdef bint _acquire(void *obj, wait_begin_fn begin, wait_end_fn end, object timeout,
-                   int reason) except -1:
+cdef bint _acquire(uint32_t kind, void *obj, object timeout, int reason) except -1:
     """Wait on a sync.h primitive from the running task: True once granted, False if
     ``timeout`` seconds pass first. Cancellation raises Cancelled, unless the grant won the
     race: then the cancellation stays pending for the next park point."""
     cdef M m = _running(<str>_WAIT_CALLS[reason])
-    cdef Task t = m.cur
     cdef int64_t deadline = _deadline(timeout, "timeout")
-    _check_cancel(m, t)
-    cdef int rc = begin(obj, &t.g, deadline != 0)
-    if rc != 0:
-        return rc == 1
-    if deadline > 0 and gr_timer_arm(m.cm, &t.g, deadline) != 0:
-        if end(obj, &t.g):
-            return True
-        raise MemoryError()
-    _park(m, t, reason)
-    gr_timer_disarm(m.cm, &t.g)
-    if end(obj, &t.g):
-        return True
-    _check_cancel(m, t)
-    return False
+    cdef gr_waitop op
+    _op(&op, kind, obj)
+    return _wait(m, m.cur, &op, deadline, reason) == GR_WAIT_OK
 
 
 cdef inline object _take(void *p):
@@ -79,25 +61,6 @@ cdef int _timer_poll(gr_ctimer *tm, int64_t now) except -1:
     if gr_ctimer_run(&_ctimers, tm, now, <void *>v) != GR_CTIMER_SENT:
         Py_DECREF(v)
     return 0
-
-
-cdef bint _park_on_timers(M m, Task t, int reason, gr_ctimer **tms, Py_ssize_t n) except -1:
-    """Park t, which waits to receive from the channels of the timers tms[0..n): the timers
-    are in the heap meanwhile, so that they fire. False if the heap could not grow: the
-    wait was taken back without parking."""
-    cdef Py_ssize_t i, k
-    for i in range(n):
-        if gr_ctimer_block(&_ctimers, tms[i]) != 0:
-            for k in range(i):
-                gr_ctimer_unblock(&_ctimers, tms[k])
-            _unwait(m, t)
-            return False
-    try:
-        _park(m, t, reason)
-    finally:
-        for i in range(n):
-            gr_ctimer_unblock(&_ctimers, tms[i])
-    return True
 
 
 cdef int _check_capacity(object n, str what) except -1:
@@ -151,20 +114,19 @@ cdef class Chan:
 
     cdef int _send(self, value) except -1:
         cdef M m = _running("Chan.send")
-        cdef Task t = m.cur
-        _check_cancel(m, t)
-        Py_INCREF(value)
-        cdef int rc = gr_chan_send(self.c, &t.g, <void *>value, 1)
-        if rc == GR_CHAN_PARK:
-            _park(m, t, PARK_CHAN_SEND)
-            rc = gr_chan_send_end(self.c, &t.g)
-        if rc == GR_CHAN_OK:
-            return 0
-        Py_DECREF(value)
-        if rc == GR_CHAN_CLOSED:
+        cdef gr_waitop op
+        _op(&op, GR_OP_SEND, self.c)
+        op.elem = <void *>value
+        Py_INCREF(value)  # the channel's reference, once the value is in
+        cdef int rc = GR_WAIT_CANCELLED
+        try:
+            rc = _wait(m, m.cur, &op, GR_DEADLINE_NEVER, PARK_CHAN_SEND)
+        finally:
+            if rc != GR_WAIT_OK:
+                Py_DECREF(value)
+        if rc == GR_WAIT_CLOSED:
             raise ChanClosed("send on closed channel")
-        _check_cancel(m, t)
-        raise SystemError("goroutines: channel send woken without an outcome")
+        return 0
 
     def recv(self):
         """Receive a value, waiting for one. Raises ChanClosed once closed and drained."""
@@ -172,27 +134,16 @@ cdef class Chan:
 
     cdef object _recv(self):
         cdef M m = _running("Chan.recv")
-        cdef Task t = m.cur
-        cdef void *p = NULL
-        cdef bint parked = True
-        _check_cancel(m, t)
+        cdef gr_waitop op
+        _op(&op, GR_OP_RECV, self.c)
         if self.timer != NULL:
             _timer_poll(self.timer, gr_nanotime())
-        cdef int rc = gr_chan_recv(self.c, &t.g, &p, 1)
-        if rc == GR_CHAN_PARK:
-            if self.timer == NULL:
-                _park(m, t, PARK_CHAN_RECV)
-            else:
-                parked = _park_on_timers(m, t, PARK_CHAN_RECV, &self.timer, 1)
-            rc = gr_chan_recv_end(self.c, &t.g, &p)
-        if rc == GR_CHAN_OK:
-            return _take(p)
-        if rc == GR_CHAN_CLOSED:
+            op.ctimers = &_ctimers
+            op.timers = &self.timer
+            op.ntimers = 1
+        if _wait(m, m.cur, &op, GR_DEADLINE_NEVER, PARK_CHAN_RECV) == GR_WAIT_CLOSED:
             raise ChanClosed("receive on closed channel")
-        if not parked:
-            raise MemoryError()
-        _check_cancel(m, t)
-        raise SystemError("goroutines: channel receive woken without an outcome")
+        return _take(op.elem)
 
     def close(self) -> None:
         """Close the channel: parked receivers and senders wake with ChanClosed, buffered
@@ -260,16 +211,14 @@ def select(*cases, default=False, timeout=None):
         i, v, ok = gr.select(gr.Recv(data), gr.Recv(quit), timeout=1.0)
     """
     cdef M m = _running("select")
-    cdef Task t = m.cur
-    cdef uint32_t n = 0, i, j, tmp
-    cdef Py_ssize_t ncases = len(cases), ntimers = 0
-    cdef bint parked = True
+    cdef uint32_t n = 0, i, j, tmp, built = 0
+    cdef Py_ssize_t ncases = len(cases)
+    cdef uint32_t ntimers = 0
     cdef int64_t now
-    cdef int64_t deadline = _deadline(timeout, "timeout")
+    cdef int64_t deadline = GR_DEADLINE_NOW if default else _deadline(timeout, "timeout")
     for c in cases:
         if not isinstance(c, (Recv, Send)):
             raise TypeError(f"select cases must be Recv or Send, not {type(c).__name__}")
-    _check_cancel(m, t)
     live = [k for k in range(ncases) if cases[k].chan is not None]  # None: never ready
     n = len(live)
     cdef gr_selcase *sc = <gr_selcase *>PyMem_Malloc((n + 1) * sizeof(gr_selcase))
@@ -281,7 +230,12 @@ def select(*cases, default=False, timeout=None):
         raise MemoryError()
     memset(sc, 0, (n + 1) * sizeof(gr_selcase))
     memset(ws, 0, (n + 1) * sizeof(gr_waiter))
-    cdef int fired
+    cdef gr_waitop op
+    _op(&op, GR_OP_SELECT, sc)
+    op.ncases = n
+    op.pollorder = order
+    op.ws = ws
+    cdef int rc = GR_WAIT_CANCELLED
     cdef object case
     try:
         for i in range(n):
@@ -297,40 +251,31 @@ def select(*cases, default=False, timeout=None):
                     tms[ntimers] = (<Recv>case).chan.timer
                     ntimers += 1
             order[i] = i
+            built = i + 1
         if ntimers:
             now = gr_nanotime()
             for i in range(ntimers):
                 _timer_poll(tms[i], now)
+            op.ctimers = &_ctimers
+            op.timers = tms
+            op.ntimers = ntimers
         for i in range(n - 1, 0, -1):  # Fisher-Yates: a uniformly random poll order
             j = gr_fastrand() % (i + 1)
             tmp = order[i]; order[i] = order[j]; order[j] = tmp
-        fired = gr_select(sc, n, order, ws, &t.g, not default and deadline != 0)
-        if fired == -3:
-            raise MemoryError()
-        if fired == -1:
-            if deadline > 0 and gr_timer_arm(m.cm, &t.g, deadline) != 0:
-                parked = False
-                _unwait(m, t)
-            else:
-                parked = _park_on_timers(m, t, PARK_SELECT, tms, ntimers)
-                gr_timer_disarm(m.cm, &t.g)
-            fired = gr_select_end(sc, n, ws)
-        for i in range(n):  # give back the values of the sends that did not happen
-            if sc[i].send and not (<int>i == fired and sc[i].ok):
-                Py_DECREF(<object>sc[i].elem)
-        if fired < 0 and not parked:
-            raise MemoryError()
-        if fired < 0:
-            _check_cancel(m, t)
+        rc = _wait(m, m.cur, &op, deadline, PARK_SELECT)
+        if rc == GR_WAIT_TIMEOUT:
             return (-1, None, False)
-        if sc[fired].send:
-            if not sc[fired].ok:
+        if sc[op.fired].send:
+            if not sc[op.fired].ok:
                 raise ChanClosed("send on closed channel")
-            return (live[fired], None, True)
-        if sc[fired].ok:
-            return (live[fired], _take(sc[fired].elem), True)
-        return (live[fired], None, False)
+            return (live[op.fired], None, True)
+        if sc[op.fired].ok:
+            return (live[op.fired], _take(sc[op.fired].elem), True)
+        return (live[op.fired], None, False)
     finally:
+        for i in range(built):  # give back the values of the sends that did not happen
+            if sc[i].send and not (rc == GR_WAIT_OK and <int>i == op.fired and sc[i].ok):
+                Py_DECREF(<object>sc[i].elem)
         PyMem_Free(sc)
         PyMem_Free(order)
         PyMem_Free(ws)
@@ -354,12 +299,11 @@ cdef class Mutex:
 
     def lock(self) -> None:
         """Acquire the lock, parking until it is free."""
-        _acquire(&self.s, <wait_begin_fn>gr_sema_acquire, <wait_end_fn>gr_sema_acquire_end,
-                 None, PARK_MUTEX)
+        _acquire(GR_OP_SEMA, &self.s, None, PARK_MUTEX)
 
     def try_lock(self) -> bool:
         """Acquire the lock if it is free, without waiting."""
-        return gr_sema_acquire(&self.s, NULL, 0) == 1
+        return gr_sema_acquire(&self.s, NULL, GR_DEADLINE_NOW) == GR_WAIT_OK
 
     def unlock(self) -> None:
         """Release the lock (any task may). Unlocking an unlocked Mutex raises RuntimeError."""
@@ -396,8 +340,7 @@ cdef class Semaphore:
 
     def acquire(self, timeout=None) -> bool:
         """Take a permit; False if ``timeout`` seconds pass first."""
-        return _acquire(&self.s, <wait_begin_fn>gr_sema_acquire,
-                        <wait_end_fn>gr_sema_acquire_end, timeout, PARK_SEMAPHORE)
+        return _acquire(GR_OP_SEMA, &self.s, timeout, PARK_SEMAPHORE)
 
     def release(self) -> None:
         if gr_sema_release(&self.s) != 0:
@@ -415,9 +358,15 @@ cdef class Semaphore:
         self.release()
 
 
-cdef bint _latch_wait(gr_latch *l, object timeout, int reason) except -1:
-    return _acquire(l, <wait_begin_fn>gr_latch_wait, <wait_end_fn>gr_latch_wait_end,
-                    timeout, reason)
+_INT64_MAX = 2**63 - 1
+
+
+cdef int _latch_error(int rc, object n) except -1:
+    if rc == GR_LATCH_NEGATIVE:
+        raise ValueError("negative WaitGroup counter")
+    if rc == GR_LATCH_OVERFLOW:
+        raise OverflowError(f"WaitGroup counter overflow: adding {n} would pass 2**63 - 1")
+    return 0
 
 
 @cython.final
@@ -438,20 +387,24 @@ cdef class WaitGroup:
         gr_latch_init(&self.l, 0)
 
     def add(self, n=1) -> None:
-        """Add n (which may be negative) to the counter. A negative counter raises ValueError."""
+        """Add n (which may be negative) to the counter. Raises ValueError if the counter
+        would go negative and OverflowError if it would pass 2**63 - 1, leaving it as it
+        was."""
         if isinstance(n, bool) or not isinstance(n, int):
             raise TypeError(f"n must be an int, not {type(n).__name__}")
-        if gr_latch_add(&self.l, n) != 0:
-            raise ValueError("negative WaitGroup counter")
+        if n > _INT64_MAX:  # beyond int64_t: decided here, with the same errors
+            _latch_error(GR_LATCH_OVERFLOW, n)
+        if n < -_INT64_MAX:
+            _latch_error(GR_LATCH_NEGATIVE, n)
+        _latch_error(gr_latch_add(&self.l, n), n)
 
     def done(self) -> None:
         """Decrement the counter by one."""
-        if gr_latch_add(&self.l, -1) != 0:
-            raise ValueError("negative WaitGroup counter")
+        _latch_error(gr_latch_add(&self.l, -1), -1)
 
     def wait(self, timeout=None) -> bool:
         """Park until the counter is zero; False if ``timeout`` seconds pass first."""
-        return _latch_wait(&self.l, timeout, PARK_WAITGROUP)
+        return _acquire(GR_OP_LATCH, &self.l, timeout, PARK_WAITGROUP)
 
     @property
     def count(self) -> int:
@@ -484,7 +437,7 @@ cdef class Event:
 
     def wait(self, timeout=None) -> bool:
         """Park until the flag is set; False if ``timeout`` seconds pass first."""
-        return _latch_wait(&self.l, timeout, PARK_EVENT)
+        return _acquire(GR_OP_LATCH, &self.l, timeout, PARK_EVENT)
 
 
 @cython.final
@@ -504,18 +457,16 @@ cdef class RWMutex:
         gr_rwmutex_init(&self.rw)
 
     def lock(self) -> None:
-        _acquire(&self.rw, <wait_begin_fn>gr_rwmutex_lock, <wait_end_fn>gr_rwmutex_lock_end,
-                 None, PARK_RWMUTEX_WRITE)
+        _acquire(GR_OP_LOCK, &self.rw, None, PARK_RWMUTEX_WRITE)
 
     def rlock(self) -> None:
-        _acquire(&self.rw, <wait_begin_fn>gr_rwmutex_rlock,
-                 <wait_end_fn>gr_rwmutex_rlock_end, None, PARK_RWMUTEX_READ)
+        _acquire(GR_OP_RLOCK, &self.rw, None, PARK_RWMUTEX_READ)
 
     def try_lock(self) -> bool:
-        return gr_rwmutex_lock(&self.rw, NULL, 0) == 1
+        return gr_rwmutex_lock(&self.rw, NULL, GR_DEADLINE_NOW) == GR_WAIT_OK
 
     def try_rlock(self) -> bool:
-        return gr_rwmutex_rlock(&self.rw, NULL, 0) == 1
+        return gr_rwmutex_rlock(&self.rw, NULL, GR_DEADLINE_NOW) == GR_WAIT_OK
 
     def unlock(self) -> None:
         if gr_rwmutex_unlock(&self.rw) != 0:
@@ -665,6 +616,7 @@ class TaskGroup:
         cdef M m = _running("TaskGroup.__exit__")
         cdef Task me = m.cur
         cdef Task t
+        cdef gr_waitop op
         cdef bint owner_cancelled = False  # a cancellation of the owner is pending
         if ev is not None:  # the block failed, or the owner was cancelled in it
             self._cancel_all()
@@ -678,16 +630,15 @@ class TaskGroup:
             i += 1
             # Not t.join(): a cancelled owner must keep waiting, so this wait takes no
             # cancellation, it only notices one and passes it on to the group.
-            while not gr_g_done(&t.g):
-                if not owner_cancelled and (gr_g_cancel_requested(&me.g) or gr_sched_closing(m.rt.s)):
+            if not owner_cancelled and _cancel_pending(m, me):
+                owner_cancelled = True
+                self._cancel_all()
+            _op(&op, GR_OP_JOIN, &t.g)
+            op.shield = GR_SHIELD_QUIET if owner_cancelled else GR_SHIELD_REPORT
+            while _wait(m, me, &op, GR_DEADLINE_NEVER, PARK_JOIN) == GR_WAIT_CANCELLED:
+                if not owner_cancelled:
                     owner_cancelled = True
                     self._cancel_all()
-                gr_g_prepare_wait(&me.g)
-                if gr_g_join_begin(&t.g, &me.g):
-                    _park(m, me, PARK_JOIN)
-                    gr_g_join_end(&t.g, &me.g)
-                else:
-                    _unwait(m, me)
         errors = []
         for t in self._tasks:
             if t._exc is not None and not isinstance(t._exc, Cancelled):
@@ -702,3 +653,4 @@ class TaskGroup:
         if owner_cancelled:
             _check_cancel(m, me)  # delivers the owner's Cancelled
         return False
+
