@@ -3,6 +3,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 
 def test_many_parked_tasks_do_not_accumulate_recursion_depth():
     # Each new worker greenlet used to start on top of the recursion depth of the parked
@@ -178,3 +180,319 @@ def test_joiners_of_a_task_wake_in_the_order_they_joined():
 
     joined, woken = gr.run(main, procs=1)
     assert woken == joined and sorted(joined) == [0, 1, 2, 3, 4]
+
+
+# ---- RWMutex: a cancelled writer left its "waiting" count behind ----------------------------
+
+
+def test_rwmutex_cancelled_writer_does_not_block_readers_forever(procs):
+    # rlock; a writer queues; the writer is cancelled; the last reader leaves before the
+    # writer runs again. runlock skipped the cancelled writer's waiter without taking back
+    # the waiting-writer count, and the writer, finding itself unlinked, did not either:
+    # every later rlock() waited forever (Deadlock) and try_rlock() returned False.
+    import goroutines as gr
+
+    def main():
+        rw = gr.RWMutex()
+        rw.rlock()
+        w = gr.go(rw.lock)
+        while "parked on rwmutex write" not in repr(w):
+            gr.sleep(0.001)
+        w.cancel()
+        rw.runlock()  # at procs=1 the cancelled writer has not run again yet
+        with pytest.raises(gr.Cancelled):
+            w.join()
+        assert rw.try_rlock()
+        rw.runlock()
+        rw.rlock()
+        rw.runlock()
+        assert rw.try_lock()
+        rw.unlock()
+        return True
+
+    assert gr.run(main, procs=procs)
+
+
+@pytest.mark.parametrize("kind", ["mutex", "semaphore", "rwmutex"])
+def test_random_cancellation_never_wedges_a_sync_primitive(procs, kind):
+    # A few tasks take and release the primitive in a loop while main cancels them at
+    # random moments, queued or holding, and replaces each. RWMutex was left with a
+    # phantom waiting writer (see above) within milliseconds; every primitive must end
+    # free, with no task hung.
+    import random
+
+    import goroutines as gr
+
+    rng = random.Random(f"{kind}-{procs}")
+
+    def main():
+        mu, sem, rw = gr.Mutex(), gr.Semaphore(2), gr.RWMutex()
+
+        def hold():
+            for _ in range(rng.randrange(4)):
+                gr.gosched()
+
+        def worker():
+            while True:
+                if kind == "mutex":
+                    mu.lock()
+                    try:
+                        hold()
+                    finally:
+                        mu.unlock()
+                elif kind == "semaphore":
+                    if sem.acquire(timeout=rng.choice([None, 0, 0.0005])):
+                        try:
+                            hold()
+                        finally:
+                            sem.release()
+                elif rng.random() < 0.3:
+                    rw.lock()
+                    try:
+                        hold()
+                    finally:
+                        rw.unlock()
+                else:
+                    rw.rlock()
+                    try:
+                        hold()
+                    finally:
+                        rw.runlock()
+                gr.gosched()
+
+        tasks = [gr.go(worker) for _ in range(6)]
+        for _ in range(400):
+            i = rng.randrange(len(tasks))
+            tasks[i].cancel()
+            tasks[i] = gr.go(worker)
+            for _ in range(rng.randrange(4)):
+                gr.gosched()
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with pytest.raises(gr.Cancelled):
+                t.join()
+        free = [mu.try_lock(), sem.available == 2, rw.try_lock()]
+        rw.unlock()
+        return free + [rw.try_rlock()]
+
+    assert gr.run(main, procs=procs) == [True] * 4
+
+
+# ---- WaitGroup counter overflow -------------------------------------------------------------
+
+
+def test_waitgroup_add_overflow_raises_and_leaves_the_counter_unchanged():
+    # add(2**62) twice wrapped the int64 counter and reported a "negative" counter.
+    import goroutines as gr
+
+    wg = gr.WaitGroup()
+    wg.add(2**62)
+    with pytest.raises(OverflowError, match="overflow"):
+        wg.add(2**62)
+    assert wg.count == 2**62
+    for n in (2**63, 2**64, 2**63 - 1):  # past int64_t, or just past the top
+        with pytest.raises(OverflowError, match="overflow"):
+            wg.add(n)
+    for n in (-(2**62) - 1, -(2**63), -(2**64)):
+        with pytest.raises(ValueError, match="negative WaitGroup counter"):
+            wg.add(n)
+    assert wg.count == 2**62
+    wg.add(-(2**62))
+    assert wg.count == 0
+    wg.add(2**63 - 1)  # the top itself is fine
+    assert wg.count == 2**63 - 1
+
+
+# ---- code the scheduler runs outside any task -----------------------------------------------
+
+
+def _park_attempts(gr, ch, mu, other):
+    """Call every park entry point; what each one raised (RuntimeError expected)."""
+    calls = {
+        "sleep": lambda: gr.sleep(0.01),
+        "sleep(0)": lambda: gr.sleep(0),
+        "gosched": gr.gosched,
+        "send": lambda: ch.send(1),
+        "recv": ch.recv,
+        "select": lambda: gr.select(gr.Recv(ch)),
+        "lock": mu.lock,
+        "semaphore": gr.Semaphore(0).acquire,
+        "waitgroup": lambda: (lambda wg: (wg.add(), wg.wait()))(gr.WaitGroup()),
+        "event": gr.Event().wait,
+        "rlock": gr.RWMutex().rlock,
+        "join": other.join,
+        "blocking": lambda: gr.blocking(int),
+    }
+    out = {}
+    for name, call in calls.items():
+        try:
+            call()
+            out[name] = "returned"
+        except RuntimeError as e:
+            out[name] = "RuntimeError" if "must be called from a task" in str(e) else repr(e)
+        except BaseException as e:
+            out[name] = repr(e)
+    return out
+
+
+def test_signal_handler_run_by_the_scheduler_sees_no_current_task():
+    # The handler runs when the idle M's futex wait is interrupted, between tasks: it saw
+    # the parked main task as current(), and a sleep() there parked main from the
+    # scheduler's own greenlet and hung the M for good.
+    import signal
+    import threading
+
+    import goroutines as gr
+
+    seen = {}
+
+    def main():
+        ch, mu = gr.Chan(), gr.Mutex()
+        mu.lock()
+        other = gr.go(gr.sleep, 1000)
+
+        def handler(signum, frame):
+            seen["current"] = gr.current()
+            seen.update(_park_attempts(gr, ch, mu, other))
+
+        previous = signal.signal(signal.SIGUSR1, handler)
+        try:
+            me = threading.get_ident()
+            threading.Timer(0.05, signal.pthread_kill, (me, signal.SIGUSR1)).start()
+            while "current" not in seen:
+                gr.sleep(0.2)
+        finally:
+            signal.signal(signal.SIGUSR1, previous)
+        other.cancel()
+        return gr.current()
+
+    main_task = gr.run(main, procs=1)
+    assert main_task is not None
+    assert seen.pop("current") is None
+    assert seen == dict.fromkeys(seen, "RuntimeError") and len(seen) == 13
+
+
+def test_finalizer_run_by_the_scheduler_sees_no_current_task(procs):
+    # A finalizer that runs as the scheduler drops a finished task's arguments is outside
+    # any task: current() is None there and a blocking call raises RuntimeError.
+    import goroutines as gr
+
+    seen = {}
+
+    class Finalized:
+        def __del__(self):
+            seen["current"] = gr.current()
+            seen.update(_park_attempts(gr, gr.Chan(), gr.Mutex(), gr.go(int)))
+
+    def main():
+        gr.go(len, (Finalized(),)).join()
+        return True
+
+    assert gr.run(main, procs=procs)
+    assert seen.pop("current") is None
+    assert seen == dict.fromkeys(seen, "RuntimeError") and len(seen) == 13
+
+
+# ---- a task that swallows Cancelled ---------------------------------------------------------
+
+
+def test_task_swallowing_cancelled_in_a_loop_is_abandoned_at_shutdown(procs):
+    # `while True: try: sleep() except Cancelled: pass` made run() spin at 100% CPU forever
+    # at shutdown. Cancellation is re-delivered at every park point, each delivery yields,
+    # and after the grace period the task is reported and abandoned so that run() returns.
+    code = textwrap.dedent(
+        f"""
+        import time
+        import goroutines as gr
+
+        caught = []
+
+        def swallower():
+            while True:
+                try:
+                    gr.sleep(1)
+                except gr.Cancelled:
+                    caught.append(1)
+
+        def polite():
+            try:
+                gr.sleep(1000)
+            finally:
+                caught.append("polite finally")
+
+        def main():
+            t = gr.go(swallower)
+            p = gr.go(polite)
+            gr.sleep(0.01)
+            t.cancel()  # re-delivered, and yielding: main still gets to run at procs=1
+            gr.sleep(0.01)
+            return t, p
+
+        t0 = time.monotonic()
+        t, p = gr.run(main, procs={procs})
+        print(t.done(), t.cancelled(), p.cancelled(), "polite finally" in caught,
+              caught.count(1) > 10, round(time.monotonic() - t0))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "True", "True", "True", "True", "1"]
+    assert "swallower" in out.stderr and "abandoning it" in out.stderr
+
+
+def test_cancellation_is_redelivered_at_every_park_point(grun):
+    # A cancelled task stays cancelled (trio's rule): catching Cancelled does not clear it.
+    import goroutines as gr
+
+    def victim():
+        caught = 0
+        for park in (lambda: gr.sleep(1000), gr.gosched, gr.Event().wait, gr.Chan().recv):
+            try:
+                park()
+            except gr.Cancelled:
+                caught += 1
+        return caught
+
+    def main():
+        t = gr.go(victim)
+        gr.sleep(0.01)
+        t.cancel()
+        return t.join(), t.cancelled()
+
+    assert grun(main) == (4, False)
+
+
+def test_cancelled_taskgroup_owner_cancels_and_waits_for_its_tasks(grun):
+    # With cancellation sticky, the owner's joins in __exit__ raise at once; the group
+    # must cancel its tasks and still wait for them, then let Cancelled go on.
+    import goroutines as gr
+
+    log = []
+
+    def child(i):
+        try:
+            gr.sleep(1000)
+        finally:
+            log.append(i)
+
+    def owner(in_body):
+        with gr.TaskGroup() as tg:
+            for i in range(3):
+                tg.go(child, i)
+            if in_body:
+                gr.sleep(1000)
+
+    def main():
+        out = []
+        for in_body in (True, False):  # cancelled in the block, or while __exit__ waits
+            log.clear()
+            o = gr.go(owner, in_body)
+            gr.sleep(0.01)
+            o.cancel()
+            with pytest.raises(gr.Cancelled):
+                o.join()
+            out.append(sorted(log))
+        return out
+
+    assert grun(main) == [[0, 1, 2], [0, 1, 2]]
