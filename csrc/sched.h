@@ -25,7 +25,9 @@
  *   - A G is on at most one queue, and is readied at most once per wait (g.h's claim).
  *   - Only an M's own thread touches its ready queue, timer heap and started list.
  *   - An M exits only after the runtime is closing and it has no started G left, so no
- *     greenlet is ever abandoned with its finally blocks unrun.
+ *     greenlet is abandoned with its finally blocks unrun; the one exception is a task
+ *     that keeps catching Cancelled past the shutdown grace period, which the Python
+ *     layer finishes as cancelled and never resumes (docs/design.md).
  *   - Deadlock: every M idle, no G queued anywhere, no timer (nor channel timer that can
  *     fire), no offloaded call, and G's still alive. Only the last M to go idle can see that, under the idle lock.
  *

@@ -158,8 +158,9 @@ cdef class Task:
 
     def cancel(self) -> bool:
         """Ask the task to stop: Cancelled is raised at its next park point (or at once if
-        it is parked). A task that never ran is dropped without running. Returns False if
-        it had already finished. Safe from any thread."""
+        it is parked), and again at every park point after that: a cancelled task stays
+        cancelled. A task that never ran is dropped without running. Returns False if it
+        had already finished. Safe from any thread."""
         return gr_g_cancel(&self.g)
 
     def join(self, timeout=None):
@@ -744,8 +745,10 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
     GOROUTINES_PROCS environment variable, else the CPUs this process may use.
     ``affinity`` pins each processor's thread: "cpu" to one CPU each (filling one NUMA node
     before the next), "node" to its node's CPUs, None (default) not at all. When main
-    returns, tasks still alive are cancelled and finish before run() returns. If every task
-    is parked and nothing can wake any of them, run() raises Deadlock.
+    returns, tasks still alive are cancelled and finish before run() returns; a task that
+    still reaches a park point a second after that (it keeps catching Cancelled) is
+    abandoned, never resumed, and named in a warning on the "goroutines" logger. If every
+    task is parked and nothing can wake any of them, run() raises Deadlock.
 
     Example::
 
