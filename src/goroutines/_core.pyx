@@ -1,5 +1,9 @@
 # cython: language_level=3, freethreading_compatible=True
 # cython: boundscheck=False, wraparound=False, initializedcheck=False
+# cython: annotation_typing=False
+# (Annotations are for readers and the stubs: with typing on, `def go(...) -> Task` gives
+# the C wrapper a Task * return type, and CPython calls it through a pointer to a function
+# returning PyObject *, which is undefined behaviour that -fsanitize=function reports.)
 """The runtime: tasks, the Ms' worker greenlets, run() and go(), and (included below)
 channels and sync, the offload pool and the topology.
 
@@ -628,7 +632,7 @@ cdef int _abandon(M m, Task t) except -1:
     """Give up on t, a task that keeps catching Cancelled at shutdown: finish it as
     cancelled, so its joiners wake and run() can return, and never resume it. Its pending
     finally blocks never run."""
-    _log.warning("task %d (%s) still running %.1f s after shutdown cancelled it; abandoning it",
+    _log.warning("goroutines: task %d (%s) still running %.1f s after shutdown cancelled it; abandoning it",
                  t.g.id, t.name, _SHUTDOWN_GRACE_NS / 1e9)
     _keep_greenlet(m, t)
     _abandoned.append(t.glet)
