@@ -1,8 +1,9 @@
 /*
  * timer.h: a P's timers, a 4-ary min-heap of (deadline, G).
  *
- * Every timer belongs to a G that is parked on the heap's own M (sleep, join or select with a
- * timeout), and a started G never leaves its M, so the heap is owner-only and needs no lock.
+ * Every timer belongs to a G that is parked on the heap's own M (any wait with a deadline:
+ * wait.h arms and disarms it), and a started G never leaves its M, so the heap is owner-only
+ * and needs no lock.
  * A G has at most one timer; g->timer_idx tracks its slot so the G can remove its timer when
  * something else woke it first. 4-ary rather than binary: fewer levels, and the four children
  * share a cache line or two.

@@ -5,7 +5,9 @@
  * The queue is guarded by its owner's lock. A waker takes waiters from the head with
  * gr_waitq_claim, which also wins the G's wait (g.h): a waiter whose G was already claimed
  * by someone else (a timeout, a cancel, another case of the same select) is unlinked and
- * skipped, and its owner, which must take the same lock to leave, finds it gone.
+ * skipped, and its owner, which must take the same lock to leave, finds it gone. So either
+ * side may be the one that unlinks a waiter that gave up: state kept beside a queue must
+ * not assume which (a count of waiting writers once leaked this way; sync.h).
  */
 #ifndef GR_WAITQ_H
 #define GR_WAITQ_H
