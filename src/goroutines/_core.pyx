@@ -632,8 +632,8 @@ cdef int _abandon(M m, Task t) except -1:
     """Give up on t, a task that keeps catching Cancelled at shutdown: finish it as
     cancelled, so its joiners wake and run() can return, and never resume it. Its pending
     finally blocks never run."""
-    _log.warning("goroutines: task %d (%s) still running %.1f s after shutdown cancelled it; abandoning it",
-                 t.g.id, t.name, _SHUTDOWN_GRACE_NS / 1e9)
+    _log.warning("goroutines: task %d (%s) still running %.1f s after shutdown cancelled it; "
+                 "abandoning it", t.g.id, t.name, _SHUTDOWN_GRACE_NS / 1e9)
     _keep_greenlet(m, t)
     _abandoned.append(t.glet)
     _finish(m, t, None, Cancelled())
