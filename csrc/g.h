@@ -17,6 +17,9 @@
  *                               ended: what a waker handed over (GR_WAIT_OK, _CLOSED), or
  *                               else why self was woken (GR_WAIT_TIMEOUT, _CANCELLED).
  *
+ * The Python layer drives every wait through waitop.h's one begin and one end, which
+ * also close the race with a cancel that lands as the G parks (wait.c, gr_g_cancel).
+ *
  * A G prepares (waiting = 1) only on the way to parking, and under the lock of the queue
  * it joins, so nothing ever has to take a prepared wait back. Any waker (a finishing task,
  * a channel peer, a timer, a cancel) must win gr_g_claim (CAS waiting 1 -> 0) before it may
