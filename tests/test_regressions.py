@@ -461,38 +461,3 @@ def test_cancellation_is_redelivered_at_every_park_point(grun):
         return t.join(), t.cancelled()
 
     assert grun(main) == (4, False)
-
-
-def test_cancelled_taskgroup_owner_cancels_and_waits_for_its_tasks(grun):
-    # With cancellation sticky, the owner's joins in __exit__ raise at once; the group
-    # must cancel its tasks and still wait for them, then let Cancelled go on.
-    import goroutines as gr
-
-    log = []
-
-    def child(i):
-        try:
-            gr.sleep(1000)
-        finally:
-            log.append(i)
-
-    def owner(in_body):
-        with gr.TaskGroup() as tg:
-            for i in range(3):
-                tg.go(child, i)
-            if in_body:
-                gr.sleep(1000)
-
-    def main():
-        out = []
-        for in_body in (True, False):  # cancelled in the block, or while __exit__ waits
-            log.clear()
-            o = gr.go(owner, in_body)
-            gr.sleep(0.01)
-            o.cancel()
-            with pytest.raises(gr.Cancelled):
-                o.join()
-            out.append(sorted(log))
-        return out
-
-    assert grun(main) == [[0, 1, 2], [0, 1, 2]]
