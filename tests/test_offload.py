@@ -475,3 +475,17 @@ def test_blocking_does_not_leak_recursion_depth():
 
     first, last = gr.run(main, procs=1)
     assert last >= first * 0.8, (first, last)
+
+
+def test_an_aborted_run_abandons_a_blocking_call_in_flight(grun):
+    import time as _time
+
+    def main():
+        gr.go(gr.blocking, _time.sleep, 5)
+        gr.sleep(0.05)  # that task is parked on its call
+        raise SystemExit("stop")
+
+    t0 = _time.monotonic()
+    with pytest.raises(SystemExit):
+        grun(main)
+    assert _time.monotonic() - t0 < 4  # run() did not wait for the 5 s call

@@ -111,3 +111,21 @@ def test_ctrl_c_stops_the_demo(procs):
     # Either it was interrupted (the shell's 128 + SIGINT), or it had already finished.
     assert p.returncode in (0, 128 + signal.SIGINT), err
     assert p.returncode == 0 or err.strip() == "interrupted"
+
+
+def test_ctrl_c_abandons_a_blocking_call_in_flight(procs):
+    # SIGINT used to wait for gr.blocking(time.sleep, 8) to return (procs=1), or the first
+    # was swallowed and the second skipped main's finally (procs=2).
+    rc, out, err = interrupt(
+        """
+        import time
+        def main():
+            print("ready", flush=True)
+            try:
+                gr.blocking(time.sleep, 8)
+            finally:
+                print("main-finally", flush=True)
+        """,
+        procs,
+    )
+    assert rc == -signal.SIGINT and out == ["main-finally"] and "KeyboardInterrupt" in err

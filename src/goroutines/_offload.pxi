@@ -4,7 +4,8 @@
 # The pool is bounded and grows on demand, as Tokio's spawn_blocking: a submit with no idle
 # thread starts one, up to GOROUTINES_MAX_BLOCKING (default 128); a thread idle for 10
 # seconds exits. An offloaded call cannot be interrupted, so the task stays parked until it
-# returns; a cancellation that arrives meanwhile is delivered right after.
+# returns; a cancellation that arrives meanwhile is delivered right after. An aborted run
+# (Ctrl-C) abandons it.
 import os
 import queue
 import threading
@@ -121,6 +122,10 @@ def blocking(fn, *args, **kwargs):
     returns; give back its result or re-raise its exception. Use it for calls that block
     the thread: file I/O, sockets without netpoll, C libraries, time.sleep.
 
+    The call cannot be interrupted: a ``cancel()`` takes effect once it returns, and run()
+    waits for it after ``main`` returns. When the run is aborted (Ctrl-C, SystemExit) the
+    task stops waiting and the call is abandoned to finish on its thread.
+
     Example::
 
         data = gr.blocking(open("big.bin", "rb").read)
@@ -138,14 +143,23 @@ def blocking(fn, *args, **kwargs):
     call.fn, call.args, call.kwargs = fn, args, kwargs
     cdef gr_waitop op
     _op(&op, GR_OP_LATCH, &call.done)
-    op.shield = GR_SHIELD_QUIET  # the call cannot be interrupted: wait for it regardless
+    # The call cannot be interrupted: a cancel() waits for it, and is delivered after; so
+    # does the shutdown after main returns (as asyncio.run joins its executor). Only an
+    # aborted run (Ctrl-C, SystemExit) abandons it, left to finish on its thread, so that
+    # run() raises promptly. REPORT: a cancel that lands before the park counts too.
+    op.shield = GR_SHIELD_REPORT
+    cdef bint abandoned = False
     gr_sched_external_add(m.rt.s, 1)  # keeps the deadlock detector quiet meanwhile
     _pool.submit(call)
     try:
         while _wait(m, t, &op, GR_DEADLINE_NEVER, PARK_BLOCKING) == GR_WAIT_CANCELLED:
-            pass  # a cancel() woke us: the call is still running
+            if gr_sched_closing(m.rt.s) and m.rt.outcome is not None:
+                abandoned = True
+                break
     finally:
         gr_sched_external_add(m.rt.s, -1)
+    if abandoned:
+        raise Cancelled()
     if call.exc is not None:
         raise call.exc
     _check_cancel(m, t)
