@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "lock.h"
+#include "throw.h"
 
 typedef struct gr_g gr_g;
 typedef struct gr_m gr_m;
@@ -57,6 +58,14 @@ typedef struct gr_waitq {
     gr_waiter *head, *tail;
 } gr_waitq;
 
+/* A G's states. The runtime reads only DONE (gr_g_done); the others make every transition
+ * checkable (gr_g_move, with GR_DEBUG):
+ *   NEW -> RUNNABLE          spawned
+ *   RUNNABLE -> RUNNING      handed to its M by gr_sched_next
+ *   RUNNING -> WAITING       about to park (gr_g_prepare_wait)
+ *   WAITING -> RUNNABLE      readied by the claim's winner (gr_ready)
+ *   RUNNING -> RUNNABLE      yielded
+ *   any but DONE -> DONE     finished, or dropped unrun (shutdown), or abandoned parked */
 enum { GR_G_NEW = 0, GR_G_RUNNABLE, GR_G_RUNNING, GR_G_WAITING, GR_G_DONE };
 enum { GR_WAKE_NONE = 0, GR_WAKE_READY, GR_WAKE_TIMEOUT, GR_WAKE_CANCEL };
 /* Set by gr_g_cancel and never cleared: a cancelled G stays cancelled (trio's rule), so
@@ -115,10 +124,21 @@ static inline int gr_g_cancel_requested(gr_g *g)
 {
     return (atomic_load_explicit(&g->flags, memory_order_acquire) & GR_G_FLAG_CANCEL) != 0;
 }
+/* Relaxed: a G's state is written by whoever owns the G at that moment (its M, or the
+ * claim's winner), and each hand-off between those is already ordered by a queue or the
+ * claim. The check reads what the owner itself last wrote, or what the hand-off ordered. */
+static inline void gr_g_move(gr_g *g, uint32_t from, uint32_t to, const char *what)
+{
+    GR_ASSERT(atomic_load_explicit(&g->state, memory_order_relaxed) == from, what);
+    (void)from;
+    (void)what;
+    atomic_store_explicit(&g->state, to, memory_order_relaxed);
+}
+
 static inline void gr_g_prepare_wait(gr_g *g)
 {
     g->wake_reason = GR_WAKE_NONE;
-    atomic_store_explicit(&g->state, GR_G_WAITING, memory_order_relaxed);
+    gr_g_move(g, GR_G_RUNNING, GR_G_WAITING, "a G that is not running prepared to wait");
     /* seq_cst: the flag must be visible before the G appears in any wait list. */
     atomic_store_explicit(&g->waiting, 1, memory_order_seq_cst);
 }

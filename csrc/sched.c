@@ -200,7 +200,7 @@ static void drain_inbox(gr_p *p)
 void gr_ready(gr_g *g, int next)
 {
     gr_m *owner = atomic_load_explicit(&g->m, memory_order_relaxed);
-    atomic_store_explicit(&g->state, GR_G_RUNNABLE, memory_order_relaxed);
+    gr_g_move(g, GR_G_WAITING, GR_G_RUNNABLE, "readied a G that was not waiting");
     if (owner == curm) {
         gr_p *p = owner->p;
         if (next) {
@@ -232,7 +232,7 @@ int gr_g_wake(gr_g *g, uint32_t reason, int next)
 
 void gr_yield(gr_m *m, gr_g *g)
 {
-    atomic_store_explicit(&g->state, GR_G_RUNNABLE, memory_order_relaxed);
+    gr_g_move(g, GR_G_RUNNING, GR_G_RUNNABLE, "a G that is not running yielded");
     gr_gqueue_push(&m->p->readyq, g);
 }
 
@@ -245,7 +245,7 @@ void gr_spawn(gr_m *m, gr_g *g)
     gr_p *p = m->p;
     gr_sched *s = m->sched;
     GR_STAT_INC(p->stats.spawned);
-    atomic_store_explicit(&g->state, GR_G_RUNNABLE, memory_order_relaxed);
+    gr_g_move(g, GR_G_NEW, GR_G_RUNNABLE, "a G spawned twice");
     gr_g *kicked = gr_runq_put_next(&p->runq, g, 0, &s->gq);
     if (kicked)
         gr_gqueue_push(&p->readyq, kicked);
@@ -257,13 +257,13 @@ void gr_spawn_pinned(gr_m *m, gr_g *g)
 {
     GR_STAT_INC(m->p->stats.spawned);
     atomic_store_explicit(&g->m, m, memory_order_relaxed);
-    atomic_store_explicit(&g->state, GR_G_RUNNABLE, memory_order_relaxed);
+    gr_g_move(g, GR_G_NEW, GR_G_RUNNABLE, "a G spawned twice");
     gr_gqueue_push(&m->p->readyq, g);
 }
 
 int gr_spawn_external(gr_sched *s, gr_g *g)
 {
-    atomic_store_explicit(&g->state, GR_G_RUNNABLE, memory_order_relaxed);
+    gr_g_move(g, GR_G_NEW, GR_G_RUNNABLE, "a G spawned twice");
     /* Counted first: a G on the queue must already be live, or the deadlock detector
      * could see it queued and not yet counted. A refused one is taken back. */
     atomic_fetch_add(&s->ext_spawned, 1);
@@ -286,6 +286,8 @@ void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g)
     gr_gqueue wake;
     gr_gqueue_init(&wake);
     gr_lock_acquire(&g->lock);
+    GR_ASSERT(atomic_load_explicit(&g->state, memory_order_relaxed) != GR_G_DONE,
+              "a G finished twice");
     /* release: pairs with gr_g_state's acquire; the result is written before this. */
     atomic_store_explicit(&g->state, GR_G_DONE, memory_order_release);
     /* Claim under our lock: a joiner leaving on its own (timeout, cancel) must take this
@@ -652,7 +654,7 @@ found:
     if (gr_idle_found_work(&s->idle, m->id))
         wakep(s); /* the last spinner to find work wakes another */
     GR_STAT_INC(m->p->stats.executed);
-    atomic_store_explicit(&g->state, GR_G_RUNNING, memory_order_relaxed);
+    gr_g_move(g, GR_G_RUNNABLE, GR_G_RUNNING, "a G handed to its M twice");
     *out = g;
     return GR_NEXT_G;
 }
