@@ -474,3 +474,41 @@ def test_tiny_timeouts_lose_nothing(procs):
                 got.append(v)
 
     assert gr.run(main, procs=procs) == list(range(n))
+
+
+def test_a_select_with_a_ready_case_is_still_a_park_point_for_cancellation(grun):
+    # select polls its cases before it parks; a pending cancel must still win over a
+    # ready case, as it does for a plain send or receive.
+    def main():
+        ch = gr.Chan(1)
+        ch.send("ready")
+        started = gr.Event()
+
+        def victim():
+            started.set()
+            gr.current().cancel()
+            gr.select(gr.Recv(ch))
+
+        t = gr.go(victim)
+        started.wait()
+        with pytest.raises(gr.Cancelled):
+            t.join()
+        return ch.recv()
+
+    assert grun(main) == "ready"  # the value was not taken by the cancelled select
+
+
+def test_select_poll_hands_a_value_to_a_parked_receiver_and_reports_closed(grun):
+    def main():
+        ch, closed = gr.Chan(), gr.Chan()
+        closed.close()
+        r = gr.go(ch.recv)
+        gr.sleep(0.01)  # r is parked on ch
+        assert gr.select(gr.Send(ch, 7), default=True) == (0, None, True)
+        assert r.join() == 7
+        assert gr.select(gr.Recv(None), gr.Recv(closed)) == (1, None, False)
+        with pytest.raises(gr.ChanClosed):
+            gr.select(gr.Send(closed, 1))
+        return True
+
+    assert grun(main)

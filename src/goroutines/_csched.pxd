@@ -120,6 +120,9 @@ cdef extern from "chan.h" nogil:
     uint64_t gr_chan_len(gr_chan *c)
     bint gr_chan_is_closed(gr_chan *c)
     int gr_chan_close(gr_chan *c)
+    # Used directly only with GR_DEADLINE_NOW (a try that never parks): select's poll.
+    int gr_chan_send(gr_chan *c, gr_g *self, void *elem, int64_t deadline)
+    int gr_chan_recv(gr_chan *c, gr_g *self, void **elem, int64_t deadline)
 
 
 cdef extern from "ctimer.h" nogil:

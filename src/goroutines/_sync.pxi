@@ -198,6 +198,62 @@ cdef class Send:
         self.value = value
 
 
+# Up to this many cases, select first polls them (_select_poll) before anything is
+# allocated or more than one channel is locked.
+cdef enum:
+    _SELECT_POLL_MAX = 16
+
+
+cdef object _select_poll(tuple cases, Py_ssize_t ncases):
+    """Try each case once without waiting, in a uniformly random order, locking one
+    channel at a time; the (index, value, ok) of the first that proceeds, or None. A ready
+    case is found here before any channel is locked for parking, as Go's selectgo polls
+    before it enqueues; only a select that must wait pays for locking every channel."""
+    cdef uint32_t order[_SELECT_POLL_MAX]
+    cdef uint32_t i, j, tmp
+    cdef void *p
+    cdef int rc
+    cdef int64_t now = 0
+    cdef object case, value
+    cdef Chan chan
+    if ncases > _SELECT_POLL_MAX:
+        return None
+    for i in range(ncases):
+        order[i] = i
+    for i in range(ncases - 1, 0, -1):  # Fisher-Yates
+        j = gr_fastrand() % (i + 1)
+        tmp = order[i]; order[i] = order[j]; order[j] = tmp
+    for i in range(ncases):
+        case = cases[order[i]]
+        if type(case) is Recv:
+            chan = (<Recv>case).chan
+            if chan is None:
+                continue
+            if chan.timer != NULL:
+                if now == 0:
+                    now = gr_nanotime()
+                _timer_poll(chan.timer, now)
+            p = NULL
+            rc = gr_chan_recv(chan.c, NULL, &p, GR_DEADLINE_NOW)
+            if rc == GR_WAIT_OK:
+                return (order[i], _take(p), True)
+            if rc == GR_WAIT_CLOSED:
+                return (order[i], None, False)
+        else:
+            chan = (<Send>case).chan
+            if chan is None:
+                continue
+            value = (<Send>case).value
+            Py_INCREF(value)  # the channel's reference, if it takes the value
+            rc = gr_chan_send(chan.c, NULL, <void *>value, GR_DEADLINE_NOW)
+            if rc == GR_WAIT_OK:
+                return (order[i], None, True)
+            Py_DECREF(value)
+            if rc == GR_WAIT_CLOSED:
+                raise ChanClosed("send on closed channel")
+    return None
+
+
 def select(*cases, default=False, timeout=None):
     """Wait until one of the cases can proceed, do it, and return ``(index, value, ok)``.
 
@@ -219,6 +275,12 @@ def select(*cases, default=False, timeout=None):
     for c in cases:
         if not isinstance(c, (Recv, Send)):
             raise TypeError(f"select cases must be Recv or Send, not {type(c).__name__}")
+    _check_cancel(m, m.cur)  # a park point, even when a case is ready
+    ready = _select_poll(cases, ncases)
+    if ready is not None:
+        return ready
+    if default:
+        return (-1, None, False)
     live = [k for k in range(ncases) if cases[k].chan is not None]  # None: never ready
     n = len(live)
     cdef gr_selcase *sc = <gr_selcase *>PyMem_Malloc((n + 1) * sizeof(gr_selcase))
