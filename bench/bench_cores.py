@@ -15,8 +15,10 @@ Groups:
     200 tasks each compute ``sum(i*i for i in range(20000))``: pure Python holds
     the GIL, so procs=2 cannot beat procs=1 (it measures the cost of contention).
 ``cores-imbalance``
-    20k small tasks spawned from one task at procs=2; the other P must steal to
-    help.  The steal counters of gr.stats() are stored in extra_info.
+    20k small pure-Python tasks spawned from one task at procs=2. On a GIL build
+    GIL-aware stealing keeps the other P out (it would only add GIL hand-offs); on a
+    free-threaded build it steals to help. The steal counters of gr.stats() are
+    stored in extra_info.
 
 Sizes shrink under ``--benchmark-disable`` (the CI smoke run).  Each round
 includes starting and stopping the runtime or the thread pool.
