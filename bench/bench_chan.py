@@ -65,26 +65,29 @@ def measure_ops(benchmark):
 # =========================================================================== ping-pong
 
 
+def gr_pingpong_main(gr, n):
+    """main for goroutines: n round trips to an echo task (bench_procs.py reuses it)."""
+
+    def main():
+        ping, pong = gr.Chan(), gr.Chan()
+
+        def echo():
+            for v in ping:
+                pong.send(v)
+
+        gr.go(echo)
+        total = 0
+        for i in range(n):
+            ping.send(i)
+            total += pong.recv()
+        ping.close()
+        return total
+
+    return main
+
+
 def _gr_pingpong(procs):
-    def make_main(gr, n):
-        def main():
-            ping, pong = gr.Chan(), gr.Chan()
-
-            def echo():
-                for v in ping:
-                    pong.send(v)
-
-            gr.go(echo)
-            total = 0
-            for i in range(n):
-                ping.send(i)
-                total += pong.recv()
-            ping.close()
-            return total
-
-        return main
-
-    return on_goroutines(procs, make_main)
+    return on_goroutines(procs, gr_pingpong_main)
 
 
 def _gevent_pingpong(n):
@@ -454,31 +457,35 @@ def test_select4(runtime, sizes, measure_ops):
 # =========================================================================== ring
 
 
+def gr_ring_main(gr, hops):
+    """main for goroutines: a token passed hops times around RING_TASKS tasks
+    (bench_procs.py reuses it)."""
+
+    def main():
+        chans = [gr.Chan() for _ in range(RING_TASKS)]
+        done = gr.Chan(1)
+
+        def node(k):
+            inbox, outbox = chans[k], chans[(k + 1) % RING_TASKS]
+            for token in inbox:
+                if token == 0:
+                    done.send(k)
+                    return
+                outbox.send(token - 1)
+
+        for k in range(RING_TASKS):
+            gr.go(node, k)
+        chans[0].send(hops)
+        winner = done.recv()
+        for ch in chans:
+            ch.close()
+        return winner
+
+    return main
+
+
 def _gr_ring(procs):
-    def make_main(gr, hops):
-        def main():
-            chans = [gr.Chan() for _ in range(RING_TASKS)]
-            done = gr.Chan(1)
-
-            def node(k):
-                inbox, outbox = chans[k], chans[(k + 1) % RING_TASKS]
-                for token in inbox:
-                    if token == 0:
-                        done.send(k)
-                        return
-                    outbox.send(token - 1)
-
-            for k in range(RING_TASKS):
-                gr.go(node, k)
-            chans[0].send(hops)
-            winner = done.recv()
-            for ch in chans:
-                ch.close()
-            return winner
-
-        return main
-
-    return on_goroutines(procs, make_main)
+    return on_goroutines(procs, gr_ring_main)
 
 
 def _gevent_ring(hops):

@@ -26,6 +26,7 @@ import time
 
 import pytest
 from _peers import on_goroutines
+from bench_chan import gr_pingpong_main, gr_ring_main
 
 SETTINGS = {"goroutines-default": None, "goroutines-procs1": 1, "goroutines-procs2": 2}
 MIB = 1 << 20
@@ -44,49 +45,6 @@ def _split_pair(gr, n):
         while time.perf_counter() < end:
             pass
         return sum(ch.recv() for _ in range(n))
-
-    return main
-
-
-def _pingpong(gr, n):
-    def main():
-        ping, pong = gr.Chan(), gr.Chan()
-
-        def echo():
-            for v in ping:
-                pong.send(v)
-
-        gr.go(echo)
-        total = 0
-        for i in range(n):
-            ping.send(i)
-            total += pong.recv()
-        ping.close()
-        return total
-
-    return main
-
-
-def _ring(gr, hops, tasks=503):
-    def main():
-        chans = [gr.Chan() for _ in range(tasks)]
-        done = gr.Chan(1)
-
-        def node(k):
-            inbox, outbox = chans[k], chans[(k + 1) % tasks]
-            for token in inbox:
-                if token == 0:
-                    done.send(k)
-                    return
-                outbox.send(token - 1)
-
-        for k in range(tasks):
-            gr.go(node, k)
-        chans[0].send(hops)
-        winner = done.recv()
-        for ch in chans:
-            ch.close()
-        return winner
 
     return main
 
@@ -121,8 +79,8 @@ def _pure_python(gr, n):
 # workload: (make_main, size, smoke size)
 WORKLOADS = {
     "split-pair": (_split_pair, 20000, 200),
-    "pingpong": (_pingpong, 20000, 200),
-    "ring": (_ring, 20000, 200),
+    "pingpong": (gr_pingpong_main, 20000, 200),
+    "ring": (gr_ring_main, 20000, 200),
     "spawn": (_spawn, 100000, 1000),
     "sha256": (_sha256, 200, 4),
     "pure-python": (_pure_python, 200, 4),
