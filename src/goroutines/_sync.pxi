@@ -52,11 +52,13 @@ cdef inline object _take(void *p):
 cdef int _timer_poll(gr_ctimer *tm, int64_t now) except -1:
     """Receiving from a timer's channel: fire the timer now if it is due. A channel timer
     is in the heap only while a task is parked on its channel (ctimer.h), so this is how
-    it fires otherwise. The value is the time it fired, on time.monotonic()'s clock."""
+    it fires otherwise. The value is the time it was due, on time.monotonic()'s clock, as
+    Go 1.23 sends: firing is lazy, so the time of the poll would put a timer polled late
+    after one due later than it."""
     cdef int64_t when = gr_ctimer_when(tm)
     if when == 0 or when > now:
         return 0
-    cdef object v = now / 1e9
+    cdef object v = when / 1e9
     Py_INCREF(v)
     if gr_ctimer_run(&_ctimers, tm, now, <void *>v) != GR_CTIMER_SENT:
         Py_DECREF(v)

@@ -181,15 +181,24 @@ cdef class Ticker:
 
 
 cdef int _fire_timers(M m) except -1:
-    """GR_NEXT_TIMERS: fire every timer due now. A channel timer sends the time; a function
-    timer starts its function as a new task."""
+    """GR_NEXT_TIMERS: fire every timer due now, earliest first. A channel timer sends the
+    time it was due (as _timer_poll does); a function timer starts its function as a new
+    task."""
     cdef int64_t now = gr_nanotime()
-    cdef object v = now / 1e9
+    cdef int64_t when
+    cdef object v
     cdef gr_ctimer *fn_timer = NULL
     cdef Timer tm
     cdef Task t
     cdef int rc
     while True:
+        # The earliest deadline is the one gr_ctimers_fire takes, unless another thread
+        # stops or resets a timer in between: then the value is off by that race, never
+        # later than now.
+        when = gr_ctimers_earliest(&_ctimers)
+        if when > now:
+            return 0
+        v = when / 1e9
         Py_INCREF(v)
         rc = gr_ctimers_fire(&_ctimers, now, <void *>v, &fn_timer)
         if rc == GR_CTIMER_SENT:
@@ -215,9 +224,9 @@ cdef void _drop_timers() noexcept:
 
 
 def after(seconds) -> Chan:
-    """A channel that receives the time (on time.monotonic()'s clock) once ``seconds``
-    have passed, as Go's time.After. Nothing keeps it alive but the channel: dropping it
-    frees the timer.
+    """A channel that receives the time it was due (on time.monotonic()'s clock) once
+    ``seconds`` have passed, as Go's time.After. Nothing keeps it alive but the channel:
+    dropping it frees the timer.
 
     Example::
 
