@@ -275,7 +275,6 @@ int gr_spawn_external(gr_sched *s, gr_g *g)
     return 0;
 }
 
-void gr_sched_close_external(gr_sched *s) { gr_globalq_close(&s->gq); }
 
 void gr_g_start(gr_m *m, gr_g *g) { atomic_store_explicit(&g->m, m, memory_order_relaxed); }
 
@@ -712,6 +711,10 @@ int gr_sched_wait(gr_m *m)
 
 void gr_sched_close(gr_sched *s)
 {
+    /* Refuse spawns from outside first: an M may exit only once the global queue is
+     * empty, and a thread outside the runtime that kept spawning into it would hold the
+     * whole shutdown hostage (seen: seconds, against a thread calling go() in a loop). */
+    gr_globalq_close(&s->gq);
     atomic_store(&s->closing, 1);
     for (int i = 0; i < s->nprocs; i++)
         gr_park_unpark(&s->ms[i].park);

@@ -146,11 +146,8 @@ void gr_spawn(gr_m *m, gr_g *g);
  * any other M runs. */
 void gr_spawn_pinned(gr_m *m, gr_g *g);
 /* The same as gr_spawn from a thread that is not an M: the global queue. Returns -1
- * (and queues nothing) once gr_sched_close_external has been called. */
+ * (and queues nothing) once the runtime is closing (gr_sched_close). */
 int gr_spawn_external(gr_sched *s, gr_g *g);
-/* After every M has exited: refuse later external spawns, so that the G's left on the
- * global queue (gr_sched_take_global) are all there will ever be. */
-void gr_sched_close_external(gr_sched *s);
 
 /* m runs g for the first time: g is pinned to m from now on. */
 void gr_g_start(gr_m *m, gr_g *g);
@@ -202,7 +199,8 @@ int gr_m_thread_start(gr_m *m, gr_m_body body);
 /* Wait for m's thread to end (call without the GIL); a no-op if none was started. */
 void gr_m_thread_join(gr_m *m);
 
-/* Start shutdown: every M sees GR_NEXT_CLOSING once, then drains and exits. */
+/* Start shutdown: spawns from outside the runtime are refused from now on, and every M
+ * sees GR_NEXT_CLOSING once, then drains and exits. Idempotent. */
 void gr_sched_close(gr_sched *s);
 static inline int gr_sched_closing(gr_sched *s)
 {

@@ -461,3 +461,49 @@ def test_cancellation_is_redelivered_at_every_park_point(grun):
         return t.join(), t.cancelled()
 
     assert grun(main) == (4, False)
+
+
+def test_a_thread_spawning_in_a_loop_cannot_hold_shutdown_hostage():
+    # M0 may exit only once the global queue is empty, and the queue used to close to
+    # outside spawns only after the Ms had exited: a thread calling go() in a loop kept it
+    # filled, and about one run in a hundred took 2-13 s to return. Now shutdown refuses
+    # them. The same amplifiers as the crash test above make the race likely.
+    code = textwrap.dedent(
+        """
+        import gc, sys, threading, time
+        import goroutines as gr
+        stop = False
+
+        class Cycle:
+            def __init__(self):
+                self.me = self
+            def __del__(self):
+                sum(range(50))
+
+        accepted = []  # kept alive: each collection has more to walk, and lasts longer
+
+        def spam():
+            while not stop:
+                Cycle()
+                try:
+                    accepted.append(gr.go(int))
+                except RuntimeError:
+                    pass
+        gc.set_threshold(1)
+        sys.setswitchinterval(1e-6)
+        th = threading.Thread(target=spam)
+        th.start()
+        worst = 0.0
+        for _ in range(150):
+            t0 = time.perf_counter()
+            gr.run(gr.sleep, 0.002, procs=2)
+            worst = max(worst, time.perf_counter() - t0)
+        stop = True
+        th.join()
+        print(worst)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    # A bound far above a run's few milliseconds: it catches the livelock, nothing finer.
+    assert float(out.stdout) < 1.5, out.stdout

@@ -816,10 +816,11 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
             os.sched_setaffinity(0, saved_affinity)
         _rt = None
         if rt is not None and rt.s != NULL:
-            # A go() from a thread outside the runtime may still hold rt: from here on its
-            # spawn is refused, and what was queued before is cancelled. The scheduler's
-            # memory goes with the last reference to rt (Runtime.__dealloc__).
-            gr_sched_close_external(rt.s)
+            # A go() from a thread outside the runtime may still hold rt: its spawn is
+            # refused since the run began to close (closed here too if it never started),
+            # and what was queued before is cancelled. The scheduler's memory goes with the
+            # last reference to rt (Runtime.__dealloc__).
+            gr_sched_close(rt.s)
             _drain_external(rt)
             rt.ms = []  # M.rt -> Runtime -> M: no cycle left to wait for the collector
         _run_lock.release()
@@ -873,7 +874,7 @@ def go(fn, *args, **kwargs) -> Task:
     t = _new_task(rt, None, fn, args, kwargs)
     if gr_spawn_external(rt.s, &t.g) != 0:
         Py_DECREF(t)  # the runtime's reference: it never took the task
-        raise RuntimeError("go() must be called under goroutines.run(): the run has ended")
+        raise RuntimeError("go() must be called under goroutines.run(): this run is shutting down")
     return t
 
 

@@ -76,7 +76,6 @@ cdef extern from "sched.h" nogil:
     void gr_spawn(gr_m *m, gr_g *g)
     void gr_spawn_pinned(gr_m *m, gr_g *g)
     int gr_spawn_external(gr_sched *s, gr_g *g)
-    void gr_sched_close_external(gr_sched *s)
     void gr_g_start(gr_m *m, gr_g *g)
     void gr_m_track(gr_m *m, gr_g *g)
     void gr_ready(gr_g *g, int next)
