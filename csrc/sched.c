@@ -183,18 +183,16 @@ static void drain_inbox(gr_p *p)
 {
     /* acquire: pairs with the pushers' release CAS, so their writes to the G are seen. */
     gr_g *list = atomic_exchange_explicit(&p->inbox, NULL, memory_order_acquire);
-    gr_g *fifo = NULL;
-    while (list) { /* the stack is newest first: reverse it */
+    if (!list)
+        return;
+    gr_g *tail = list, *fifo = NULL; /* the stack is newest first: reverse it */
+    while (list) {
         gr_g *next = list->schedlink;
         list->schedlink = fifo;
         fifo = list;
         list = next;
     }
-    while (fifo) {
-        gr_g *next = fifo->schedlink;
-        gr_gqueue_push(&p->readyq, fifo);
-        fifo = next;
-    }
+    gr_gqueue_append(&p->readyq, fifo, tail);
 }
 
 void gr_ready(gr_g *g, int next)
@@ -340,6 +338,18 @@ static int64_t next_deadline(gr_m *m)
     return own < chan ? own : chan;
 }
 
+/* timeout_ns (< 0: forever) shortened to end at m's next timer deadline. */
+static int64_t until_deadline(gr_m *m, int64_t timeout_ns)
+{
+    int64_t when = next_deadline(m);
+    if (when == INT64_MAX)
+        return timeout_ns;
+    int64_t due = when - gr_nanotime();
+    if (due < 0)
+        due = 0;
+    return timeout_ns < 0 || due < timeout_ns ? due : timeout_ns;
+}
+
 static int timer_due(gr_m *m)
 {
     int64_t when = next_deadline(m);
@@ -347,6 +357,13 @@ static int timer_due(gr_m *m)
 }
 
 /* ---- finding work ------------------------------------------------------------------- */
+
+/* Shutdown has begun and m has not acted on it yet (GR_NEXT_CLOSING): a reason to stop
+ * waiting, like work. */
+static int closing_unseen(gr_m *m)
+{
+    return !m->seen_closing && gr_sched_closing(m->sched);
+}
 
 static gr_g *next_local(gr_m *m)
 {
@@ -451,17 +468,16 @@ static int shared_work(gr_sched *s, gr_m *m)
     return 0;
 }
 
-/* Work m itself could run now: its own queues and inbox, a due timer, or shared work. */
-static int work_for(gr_sched *s, gr_m *m)
+/* Work of m's own: only m can run it, so no grace and no GIL question. */
+static int own_work(gr_m *m)
 {
     gr_p *p = m->p;
-    if (atomic_load(&p->inbox) || !gr_gqueue_empty(&p->readyq) || atomic_load(&p->runq.runnext) ||
-        gr_runq_len(&p->runq))
-        return 1;
-    if (timer_due(m))
-        return 1;
-    return shared_work(s, m);
+    return atomic_load(&p->inbox) || !gr_gqueue_empty(&p->readyq) || atomic_load(&p->runq.runnext) ||
+           gr_runq_len(&p->runq) || timer_due(m);
 }
+
+/* Work m itself could run now: its own, or shared work. */
+static int work_for(gr_sched *s, gr_m *m) { return own_work(m) || shared_work(s, m); }
 
 /* Anything queued anywhere, other Ms' inboxes included (deadlock detection). */
 static int work_anywhere(gr_sched *s, gr_m *m)
@@ -511,7 +527,7 @@ static int spin_for_work(gr_m *m)
     gr_sched *s = m->sched;
     int64_t deadline = gr_nanotime() + GR_SPIN_NS;
     do {
-        if (work_for(s, m) || (gr_sched_closing(s) && !m->seen_closing))
+        if (work_for(s, m) || closing_unseen(m))
             return 1;
         for (int i = 0; i < 32; i++)
             cpu_relax();
@@ -547,17 +563,9 @@ static int park_idle(gr_m *m)
     /* Pairs with the fence in wakep (see idle.h). */
     atomic_thread_fence(memory_order_seq_cst);
     int rc = GR_PARK_WOKEN;
-    if (!work_for(s, m) && !(gr_sched_closing(s) && !m->seen_closing)) {
-        int64_t timeout = recheck;
-        if (next_deadline(m) != INT64_MAX) {
-            int64_t due = next_deadline(m) - gr_nanotime();
-            if (due < 0)
-                due = 0;
-            if (timeout < 0 || due < timeout)
-                timeout = due;
-        }
+    if (!work_for(s, m) && !closing_unseen(m)) {
         GR_STAT_INC(m->p->stats.mparks);
-        rc = gr_park_wait(&m->park, timeout);
+        rc = gr_park_wait(&m->park, until_deadline(m, recheck));
     }
     pthread_mutex_lock(&s->idle.mu);
     gr_idle_remove_locked(&s->idle, m->id);
@@ -613,17 +621,11 @@ void gr_sched_backoff(gr_m *m)
     /* Not searching while it sleeps: let a submit wake another M instead. */
     gr_idle_end_spin(&m->sched->idle, m->id);
     uint32_t shift = m->nbackoff < GR_BACKOFF_MAX_SHIFT ? m->nbackoff : GR_BACKOFF_MAX_SHIFT;
-    int64_t timeout = (int64_t)GR_BACKOFF_NS << shift;
     m->nbackoff++;
-    if (next_deadline(m) != INT64_MAX) {
-        int64_t due = next_deadline(m) - gr_nanotime();
-        if (due < timeout)
-            timeout = due < 0 ? 0 : due;
-    }
     GR_STAT_INC(m->p->stats.backoffs);
     /* Not in the idle set: a submit does not wake a backing-off M (the GIL holder would
      * pay a futex wake for nothing). Its own inbox, close and its timers still do. */
-    gr_park_wait(&m->park, timeout);
+    gr_park_wait(&m->park, until_deadline(m, (int64_t)GR_BACKOFF_NS << shift));
 }
 
 /* ---- the scheduling decision ---------------------------------------------------------- */
@@ -632,7 +634,7 @@ int gr_sched_next(gr_m *m, gr_g **out)
 {
     gr_sched *s = m->sched;
     gr_g *g;
-    if (!m->seen_closing && gr_sched_closing(s)) {
+    if (closing_unseen(m)) {
         m->seen_closing = 1;
         return GR_NEXT_CLOSING;
     }
@@ -658,14 +660,6 @@ found:
     return GR_NEXT_G;
 }
 
-/* Work of m's own: only m can run it, so no grace and no GIL question. */
-static int own_work(gr_m *m)
-{
-    gr_p *p = m->p;
-    return atomic_load(&p->inbox) || !gr_gqueue_empty(&p->readyq) || atomic_load(&p->runq.runnext) ||
-           gr_runq_len(&p->runq) || timer_due(m);
-}
-
 /* GIL builds: 1 if shared work stays in sight for GR_STEAL_GRACE_NS (or own work or
  * shutdown shows up), 0 if it goes away first. A task spawned by a task that parks soon
  * is taken by its own M within microseconds; contending for the GIL to steal it would
@@ -676,7 +670,7 @@ static int shared_work_persists(gr_m *m)
     gr_sched *s = m->sched;
     int64_t end = gr_nanotime() + GR_STEAL_GRACE_NS;
     do {
-        if (own_work(m) || (gr_sched_closing(s) && !m->seen_closing))
+        if (own_work(m) || closing_unseen(m))
             return 1;
         if (!shared_work(s, m))
             return 0;
@@ -700,7 +694,7 @@ int gr_sched_wait(gr_m *m)
                 break;
             }
             /* A park that timed out with nothing to do (a deferred deadlock check) */
-            if (!work_for(s, m) && !(gr_sched_closing(s) && !m->seen_closing))
+            if (!work_for(s, m) && !closing_unseen(m))
                 continue;
         }
         if (s->gil_contended_ns == 0 || own_work(m) || !shared_work(s, m) ||

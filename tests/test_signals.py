@@ -9,14 +9,18 @@ import textwrap
 import time
 
 
-def interrupt(body, procs):
-    code = "import goroutines as gr\n" + textwrap.dedent(body) + f"\ngr.run(main, procs={procs})\n"
+def sigint(argv, env=None, ready=True):
+    """Start argv, wait for its "ready" line (or, with ready=False, 0.3 s), send SIGINT and
+    return (returncode, stdout lines, stderr)."""
     p = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        assert p.stdout.readline().strip() == "ready", p.stderr.read()
-        time.sleep(0.1)
+        if ready:
+            assert p.stdout.readline().strip() == "ready", p.stderr.read()
+            time.sleep(0.1)
+        else:
+            time.sleep(0.3)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=10)
     finally:
@@ -24,6 +28,11 @@ def interrupt(body, procs):
             p.kill()
             p.communicate()
     return p.returncode, out.split(), err
+
+
+def interrupt(body, procs):
+    code = "import goroutines as gr\n" + textwrap.dedent(body) + f"\ngr.run(main, procs={procs})\n"
+    return sigint([sys.executable, "-c", code])
 
 
 def test_ctrl_c_stops_a_main_that_only_runs_c_callable_tasks(procs):
@@ -93,24 +102,11 @@ def test_ctrl_c_cancels_a_task_that_never_parks_on_the_other_m():
 
 
 def test_ctrl_c_stops_the_demo(procs):
-    p = subprocess.Popen(
-        [sys.executable, "-m", "goroutines"],
-        env={**os.environ, "GOROUTINES_PROCS": str(procs)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        time.sleep(0.3)
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=10)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
+    env = {**os.environ, "GOROUTINES_PROCS": str(procs)}
+    rc, _, err = sigint([sys.executable, "-m", "goroutines"], env=env, ready=False)
     # Either it was interrupted (the shell's 128 + SIGINT), or it had already finished.
-    assert p.returncode in (0, 128 + signal.SIGINT), err
-    assert p.returncode == 0 or err.strip() == "interrupted"
+    assert rc in (0, 128 + signal.SIGINT), err
+    assert rc == 0 or err.strip() == "interrupted"
 
 
 def test_ctrl_c_abandons_a_blocking_call_in_flight(procs):

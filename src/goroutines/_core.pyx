@@ -104,7 +104,6 @@ _PARK_REASONS = ("", "join", "sleep", "chan send", "chan receive", "select", "mu
                  "semaphore", "waitgroup", "event", "rwmutex read", "rwmutex write",
                  "blocking call")
 _run_lock = threading.Lock()
-_logger = logging.getLogger("goroutines")
 # Set in a child process forked while run() was running (see _after_fork_in_child).
 cdef bint _forked = False
 _FORKED = ("goroutines cannot be used in a process forked while goroutines.run() was running: "
@@ -206,7 +205,7 @@ cdef class Task:
     def __del__(self):
         if self._exc is not None and not self.retrieved and not isinstance(self._exc, Cancelled):
             try:
-                _logger.error("exception in goroutines task %d (%s) was never retrieved",
+                _log.error("exception in goroutines task %d (%s) was never retrieved",
                               self.g.id, self.name,
                               exc_info=(type(self._exc), self._exc, self._exc.__traceback__))
             except BaseException:

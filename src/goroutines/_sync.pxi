@@ -206,13 +206,24 @@ cdef enum:
     _SELECT_POLL_MAX = 16
 
 
+cdef inline void _random_order(uint32_t *order, uint32_t n) noexcept:
+    """order[0..n) := a uniformly random permutation of 0..n-1 (Fisher-Yates): when
+    several cases are ready, select picks one at random."""
+    cdef uint32_t i, j, tmp
+    for i in range(n):
+        order[i] = i
+    for i in range(n - 1, 0, -1):
+        j = gr_fastrand() % (i + 1)
+        tmp = order[i]; order[i] = order[j]; order[j] = tmp
+
+
 cdef object _select_poll(tuple cases, Py_ssize_t ncases):
     """Try each case once without waiting, in a uniformly random order, locking one
     channel at a time; the (index, value, ok) of the first that proceeds, or None. A ready
     case is found here before any channel is locked for parking, as Go's selectgo polls
     before it enqueues; only a select that must wait pays for locking every channel."""
     cdef uint32_t order[_SELECT_POLL_MAX]
-    cdef uint32_t i, j, tmp
+    cdef uint32_t i
     cdef void *p
     cdef int rc
     cdef int64_t now = 0
@@ -220,11 +231,7 @@ cdef object _select_poll(tuple cases, Py_ssize_t ncases):
     cdef Chan chan
     if ncases > _SELECT_POLL_MAX:
         return None
-    for i in range(ncases):
-        order[i] = i
-    for i in range(ncases - 1, 0, -1):  # Fisher-Yates
-        j = gr_fastrand() % (i + 1)
-        tmp = order[i]; order[i] = order[j]; order[j] = tmp
+    _random_order(order, <uint32_t>ncases)
     for i in range(ncases):
         case = cases[order[i]]
         if type(case) is Recv:
@@ -269,7 +276,7 @@ def select(*cases, default=False, timeout=None):
         i, v, ok = gr.select(gr.Recv(data), gr.Recv(quit), timeout=1.0)
     """
     cdef M m = _running("select")
-    cdef uint32_t n = 0, i, j, tmp, built = 0
+    cdef uint32_t n = 0, i, built = 0
     cdef Py_ssize_t ncases = len(cases)
     cdef uint32_t ntimers = 0
     cdef int64_t now
@@ -314,7 +321,6 @@ def select(*cases, default=False, timeout=None):
                 if (<Recv>case).chan.timer != NULL:
                     tms[ntimers] = (<Recv>case).chan.timer
                     ntimers += 1
-            order[i] = i
             built = i + 1
         if ntimers:
             now = gr_nanotime()
@@ -323,9 +329,7 @@ def select(*cases, default=False, timeout=None):
             op.ctimers = &_ctimers
             op.timers = tms
             op.ntimers = ntimers
-        for i in range(n - 1, 0, -1):  # Fisher-Yates: a uniformly random poll order
-            j = gr_fastrand() % (i + 1)
-            tmp = order[i]; order[i] = order[j]; order[j] = tmp
+        _random_order(order, n)
         rc = _wait(m, m.cur, &op, deadline, PARK_SELECT)
         if rc == GR_WAIT_TIMEOUT:
             return (-1, None, False)
