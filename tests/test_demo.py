@@ -62,3 +62,18 @@ def test_demo_rejects_bad_numbers_with_a_message_not_a_traceback():
         out = demo(*args, **env)
         assert out.returncode == 2 and message in out.stderr, (args, env, out.stderr)
         assert "Traceback" not in out.stderr
+
+
+def test_demo_piped_into_a_reader_that_stops_early_exits_quietly():
+    # `python -m goroutines | head -2` ended in a BrokenPipeError traceback.
+    demo_proc = subprocess.Popen(
+        [sys.executable, "-m", "goroutines", "--tasks", "20000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert demo_proc.stdout.readline().startswith("goroutines demo:")
+    demo_proc.stdout.close()  # the reader goes away
+    err = demo_proc.stderr.read()
+    assert demo_proc.wait(timeout=60) in (0, 1)
+    assert "Traceback" not in err, err
