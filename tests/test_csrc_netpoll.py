@@ -54,6 +54,10 @@ def pipe():
             pass
 
 
+def begin(np_, sched, pd, seq, mode, g, deadline):
+    return lib.t_np_begin(np_, sched, pd, seq, mode, g, deadline)
+
+
 def open_fd(np_, fd):
     seq, err = ffi.new("uint32_t *"), ffi.new("int *")
     pd = lib.gr_netpoll_open(np_, fd, seq, err)
@@ -125,10 +129,10 @@ def test_a_second_waiter_in_one_slot_is_busy(np_, sched, pipe):
         pd, seq, _ = open_fd(np_, r)
         lib.gr_netpoll_poll(np_)
         first, second, writer = (lib.t_g_at(gs, i) for i in range(3))
-        assert lib.t_np_begin(np_, sched, pd, seq, lib.GR_POLL_READ, first, NEVER) == lib.GR_WAIT_PARK
-        assert lib.t_np_begin(np_, sched, pd, seq, lib.GR_POLL_READ, second, NEVER) == lib.GR_WAIT_BUSY
+        assert begin(np_, sched, pd, seq, lib.GR_POLL_READ, first, NEVER) == lib.GR_WAIT_PARK
+        assert begin(np_, sched, pd, seq, lib.GR_POLL_READ, second, NEVER) == lib.GR_WAIT_BUSY
         # The writer slot is separate; the pipe's read end is never writable.
-        assert lib.t_np_begin(np_, sched, pd, seq, lib.GR_POLL_WRITE, writer, NOW) == lib.GR_WAIT_TIMEOUT
+        assert begin(np_, sched, pd, seq, lib.GR_POLL_WRITE, writer, NOW) == lib.GR_WAIT_TIMEOUT
         lib.gr_netpoll_close(np_, pd, seq)
         assert lib.t_np_finish(np_, sched, pd, lib.GR_POLL_READ, first) == lib.GR_WAIT_CLOSED
     finally:
@@ -155,7 +159,7 @@ def test_close_wakes_both_waiters_and_makes_the_handle_stale(np_, sched):
         assert lib.t_np_finish(np_, sched, pd, lib.GR_POLL_READ, rg) == lib.GR_WAIT_CLOSED
         assert lib.t_np_finish(np_, sched, pd, lib.GR_POLL_WRITE, wg) == lib.GR_WAIT_CLOSED
         # Stale handle: closed at once, and a second close is a no-op.
-        assert lib.t_np_begin(np_, sched, pd, seq, lib.GR_POLL_READ, rg, NEVER) == lib.GR_WAIT_CLOSED
+        assert begin(np_, sched, pd, seq, lib.GR_POLL_READ, rg, NEVER) == lib.GR_WAIT_CLOSED
         assert lib.gr_netpoll_close(np_, pd, seq) == 0
         assert lib.gr_netpoll_close_fd(np_, a.fileno()) == 0
         assert lib.gr_netpoll_nwait(np_) == 0
@@ -187,7 +191,11 @@ def test_no_wakeup_is_lost_between_a_waiter_and_a_concurrent_poller(np_, sched, 
     parks = ffi.new("int64_t *")
     got = []
     lib.t_np_stop(0)
-    reader = threading.Thread(target=lambda: got.append(lib.t_np_reader(np_, sched, g, r, want, parks)))
+
+    def read():
+        got.append(lib.t_np_reader(np_, sched, g, r, want, parks))
+
+    reader = threading.Thread(target=read)
     poller = threading.Thread(target=lib.t_np_poller, args=(np_, block))
     writer = threading.Thread(target=lib.t_np_writer, args=(w, want))
     for t in (reader, poller, writer):
