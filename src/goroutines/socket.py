@@ -59,6 +59,7 @@ _c_family = _C.family.__get__
 _c_type = _C.type.__get__
 _c_proto = _C.proto.__get__
 _MAX_TIMEOUT = 9.2e9  # CPython's limit (a timeout in int64 nanoseconds)
+_FLAT = frozenset((bytes, bytearray))  # len() is the size in bytes
 _CONNECTING = (_errno.EINPROGRESS, _errno.EALREADY, _errno.EINTR)
 
 
@@ -210,7 +211,7 @@ class socket(_std.socket):  # type: ignore[no-redef]
                 raise
             n = 0
         else:
-            if n == len(data) and type(data) is bytes:
+            if n == len(data) and type(data) in _FLAT:
                 return
         timeout = self._timeout
         deadline = None if timeout is None else _monotonic() + timeout
