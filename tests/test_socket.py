@@ -84,6 +84,10 @@ def test_new_socket_takes_the_default_timeout():
         std_socket.setdefaulttimeout(before)
     with socket.socket() as s:
         assert s.gettimeout() is None and s.getblocking()
+    # as in the stdlib, SOCK_NONBLOCK in the type means timeout 0.0
+    for mod in (socket, std_socket):
+        with mod.socket(mod.AF_INET, mod.SOCK_STREAM | mod.SOCK_NONBLOCK) as s:
+            assert s.gettimeout() == 0.0 and s.type == mod.SOCK_STREAM
 
 
 def test_settimeout_setblocking_round_trip():

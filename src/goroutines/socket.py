@@ -122,11 +122,10 @@ class socket(_std.socket):  # type: ignore[no-redef]
         if fileno is None:
             # Born non-blocking: no fcntl() calls; the user's timeout is the default one,
             # as the stdlib's socket starts with.
-            _std.socket.__init__(
-                self, family, (_std.SOCK_STREAM if type == -1 else type) | _std.SOCK_NONBLOCK,
-                proto,
-            )
-            self._timeout = _std.getdefaulttimeout()
+            if type == -1:
+                type = _std.SOCK_STREAM
+            _std.socket.__init__(self, family, type | _std.SOCK_NONBLOCK, proto)
+            self._timeout = 0.0 if type & _std.SOCK_NONBLOCK else _std.getdefaulttimeout()
         else:
             _std.socket.__init__(self, family, type, proto, fileno)
             self._timeout = _c_gettimeout(self)
@@ -310,7 +309,7 @@ def _resolve(address, family):
     if family not in (_std.AF_INET, _std.AF_INET6) or type(address) is not tuple:
         return address
     host = address[0]
-    if not isinstance(host, str):
+    if not isinstance(host, str) or host in ("", "<broadcast>"):  # special to CPython
         return address
     sockaddr = getaddrinfo(host, address[1], family, _std.SOCK_STREAM)[0][4]
     return (sockaddr[0], *address[1:])
