@@ -37,18 +37,32 @@ def open_fds():
 def echo(conn):
     """Echo until the peer closes (the server side of most tests)."""
     with conn:
-        while data := conn.recv(65536):
-            conn.sendall(data)
+        try:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+        except OSError:  # closed by serve() as the test ends
+            pass
+
+
+def serve(srv, handler):
+    """Accept on srv until it is closed, a handler task per connection; then close the
+    connections still open (a task cancelled before it started would leave its own)."""
+    conns = []
+    try:
+        while True:
+            try:
+                conn, addr = srv.accept()
+            except OSError:
+                return
+            conns.append(conn)
+            gr.go(handler, conn, addr)
+    finally:
+        for conn in conns:
+            conn.close()
 
 
 def echo_server(srv):
-    """Accept on srv until it is closed, one echo task per connection."""
-    while True:
-        try:
-            conn, _ = srv.accept()
-        except OSError:
-            return
-        gr.go(echo, conn)
+    serve(srv, lambda conn, addr: echo(conn))
 
 
 def recv_exactly(sock, n):
@@ -757,12 +771,15 @@ class Hello(http.server.BaseHTTPRequestHandler):
 
 def http_server(srv):
     """BaseHTTPRequestHandler per connection, over the cooperative sockets' makefile."""
-    while True:
-        try:
-            conn, addr = srv.accept()
-        except OSError:
-            return
-        gr.go(Hello, conn, addr, None)
+
+    def handle(conn, addr):
+        with conn:
+            try:
+                Hello(conn, addr, None)
+            except OSError:  # closed by serve() as the test ends
+                pass
+
+    serve(srv, handle)
 
 
 class Connection(http.client.HTTPConnection):
