@@ -575,6 +575,32 @@ def test_bad_timeouts_raise_as_in_the_stdlib(mod, value, exc):
         s.settimeout(value)
 
 
+def settimeout_outcome(mod, value):
+    with mod.socket() as s:
+        try:
+            s.settimeout(value)
+        except Exception as e:
+            return type(e)
+        return s.gettimeout()
+
+
+@given(
+    st.one_of(
+        st.none(),
+        st.floats(),
+        st.integers(),
+        st.integers(-(2**63) // 10**9 - 2, 2**63 // 10**9 + 2),
+        st.floats(9.2e9, 9.3e9),
+        st.booleans(),
+        st.text(max_size=3),
+    )
+)
+def test_settimeout_accepts_and_rejects_what_the_stdlib_does(value):
+    theirs = settimeout_outcome(std_socket, value)
+    ours = settimeout_outcome(socket, value)
+    assert ours == theirs or (ours != ours and theirs != theirs)
+
+
 @pytest.mark.parametrize("mod", [std_socket, socket], ids=["stdlib", "goroutines"])
 def test_closed_socket_raises_ebadf(mod):
     a, b = mod.socketpair()
