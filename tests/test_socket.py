@@ -410,6 +410,39 @@ def test_accept_timeout(grun):
     grun(main)
 
 
+def connect_until_timeout(mod):
+    """Connect to a listener that never accepts until its backlog is full and a connect
+    times out (Linux drops the SYN then); return what connect() and connect_ex() did."""
+    srv = mod.create_server(LOCAL, backlog=1)
+    held = []
+    try:
+        for _ in range(20):
+            c = mod.socket()
+            c.settimeout(0.1)
+            try:
+                c.connect(srv.getsockname())
+            except TimeoutError as e:
+                c.close()
+                with mod.socket() as d:
+                    d.settimeout(0.1)
+                    return str(e), d.connect_ex(srv.getsockname())
+            held.append(c)
+        return None
+    finally:
+        for c in held:
+            c.close()
+        srv.close()
+
+
+def test_connect_timeout_in_a_task(grun):
+    assert grun(connect_until_timeout, socket) == ("timed out", errno.EWOULDBLOCK)
+
+
+@pytest.mark.parametrize("mod", [std_socket, socket], ids=["stdlib", "goroutines"])
+def test_connect_timeout_outside_run(mod):
+    assert connect_until_timeout(mod) == ("timed out", errno.EWOULDBLOCK)
+
+
 def test_sendall_timeout_covers_the_whole_call(grun):
     def main():
         a, b = socket.socketpair()
@@ -500,6 +533,28 @@ def test_close_from_another_task_wakes_the_waiter_with_ebadf(grun):
             return None
 
         t = gr.go(reader)
+        gr.sleep(0.01)
+        b.close()
+        a.close()
+        return t.join()
+
+    assert grun(main) == errno.EBADF
+
+
+def test_close_wakes_a_task_in_wait_readable_on_the_socket(grun):
+    """gr.wait_readable(sock) from user code: close() tells the poller about it too."""
+
+    def main():
+        a, b = socket.socketpair()
+
+        def waiter():
+            try:
+                gr.wait_readable(b)
+            except OSError as e:
+                return e.errno
+            return None
+
+        t = gr.go(waiter)
         gr.sleep(0.01)
         b.close()
         a.close()
