@@ -51,6 +51,12 @@ if _sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup  # type: ignore[import-not-found]
 
 _GLOBAL_DEFAULT_TIMEOUT = _std._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
+# The stdlib's class and functions as they are now: gr.patch() may later replace the
+# module's names with these cooperative ones, which must not then call themselves.
+_StdSocket = _std.socket
+_std_create_server = _std.create_server
+_std_getaddrinfo = _std.getaddrinfo
+_std_socketpair = _std.socketpair
 _C = _socket.socket  # the C methods, called unbound: no attribute lookup on the hot path
 _c_accept = _C._accept  # type: ignore[attr-defined]
 _c_connect = _C.connect
@@ -109,7 +115,7 @@ def _cooperative(method, writing):
     return call
 
 
-class socket(_std.socket):  # type: ignore[no-redef]
+class socket(_StdSocket):  # type: ignore[no-redef]
     """A ``socket.socket`` whose blocking calls park the task (see the module's docstring).
 
     Example::
@@ -128,10 +134,10 @@ class socket(_std.socket):  # type: ignore[no-redef]
             # as the stdlib's socket starts with.
             if type == -1:
                 type = _std.SOCK_STREAM
-            _std.socket.__init__(self, family, type | _std.SOCK_NONBLOCK, proto)
+            _StdSocket.__init__(self, family, type | _std.SOCK_NONBLOCK, proto)
             self._timeout = 0.0 if type & _std.SOCK_NONBLOCK else _std.getdefaulttimeout()
         else:
-            _std.socket.__init__(self, family, type, proto, fileno)
+            _StdSocket.__init__(self, family, type, proto, fileno)
             self._timeout = _c_gettimeout(self)
             _c_settimeout(self, 0.0)
         self._pfd = None
@@ -304,7 +310,7 @@ class socket(_std.socket):  # type: ignore[no-redef]
         """Close the socket object without closing the fd, and return the fd (which stays
         non-blocking). Tasks waiting on it wake with OSError(EBADF)."""
         self._drop_poller()
-        return _std.socket.detach(self)
+        return _StdSocket.detach(self)
 
 
 def _resolve(address, family):
@@ -337,7 +343,7 @@ def socketpair(family=None, type=_std.SOCK_STREAM, proto=0):  # type: ignore[no-
 
         a, b = socket.socketpair()
     """
-    a, b = _std.socketpair(family, type, proto)
+    a, b = _std_socketpair(family, type, proto)
     return _adopt(a), _adopt(b)
 
 
@@ -367,7 +373,7 @@ def create_server(  # type: ignore[no-redef]
         port = srv.getsockname()[1]
     """
     return _adopt(
-        _std.create_server(
+        _std_create_server(
             address, family=family, backlog=backlog, reuse_port=reuse_port,
             dualstack_ipv6=dualstack_ipv6,
         )
@@ -438,10 +444,10 @@ def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):  # type: ignore
     """
     if _in_task():
         try:
-            return _std.getaddrinfo(host, port, family, type, proto, flags | _std.AI_NUMERICHOST)
+            return _std_getaddrinfo(host, port, family, type, proto, flags | _std.AI_NUMERICHOST)
         except _std.gaierror:
-            return _blocking(_std.getaddrinfo, host, port, family, type, proto, flags)
-    return _std.getaddrinfo(host, port, family, type, proto, flags)
+            return _blocking(_std_getaddrinfo, host, port, family, type, proto, flags)
+    return _std_getaddrinfo(host, port, family, type, proto, flags)
 
 
 gethostbyname = _offloaded(_std.gethostbyname)
