@@ -838,6 +838,7 @@ def test_plain_thread_beside_a_run():
 
 class Hello(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
+    disable_nagle_algorithm = True  # headers and body go out in two writes
 
     def do_GET(self):
         body = f"hello {self.path}".encode()
