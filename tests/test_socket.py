@@ -296,26 +296,33 @@ def test_makefile_readline_round_trips(grun):
     assert grun(main) == [line.upper() for line in lines]
 
 
-def test_sendfile_sends_the_whole_file(grun, tmp_path):
+@pytest.mark.parametrize("source", ["file", "bytesio"])
+def test_sendfile_sends_the_rest_of_the_file(grun, tmp_path, source):
+    """os.sendfile() for a regular file, send() for anything else; both park when the
+    peer's buffer is full, and leave the file's position after what they sent."""
+    data = os.urandom(3_000_000)
     path = tmp_path / "data.bin"
-    path.write_bytes(os.urandom(300_000))
+    path.write_bytes(data)
 
     def main():
-        a, b = socket.socketpair()
+        with socket.create_server(LOCAL) as srv:
+            a = socket.create_connection(srv.getsockname())
+            b, _ = srv.accept()
 
-        def send():
-            with a, open(path, "rb") as f:
-                return a.sendfile(f)
+            def send():
+                with a, (open(path, "rb") if source == "file" else io.BytesIO(data)) as f:
+                    n = a.sendfile(f, offset=1000, count=2_500_000)
+                    return n, f.tell()
 
-        t = gr.go(send)
-        got = bytearray()
-        while data := b.recv(65536):
-            got += data
-        b.close()
-        return t.join(), bytes(got)
+            t = gr.go(send)
+            got = bytearray()
+            with b:
+                while chunk := b.recv(65536):
+                    got += chunk
+            return t.join(), bytes(got)
 
-    sent, got = grun(main)
-    assert sent == 300_000 and got == path.read_bytes()
+    (sent, pos), got = grun(main)
+    assert sent == 2_500_000 and pos == 2_501_000 and got == data[1000:2_501_000]
 
 
 def test_two_tasks_reading_one_socket_one_is_busy(grun):

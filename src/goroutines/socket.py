@@ -30,6 +30,7 @@ to read and one to write on a socket (``BusyResourceError`` otherwise), as in Go
 # redefined below.
 import _socket
 import errno as _errno
+import io as _io
 import os as _os
 import socket as _std
 import sys as _sys
@@ -57,6 +58,7 @@ _StdSocket = _std.socket
 _std_create_server = _std.create_server
 _std_getaddrinfo = _std.getaddrinfo
 _std_socketpair = _std.socketpair
+_GiveupOnSendfile = _std._GiveupOnSendfile  # type: ignore[attr-defined]
 _C = _socket.socket  # the C methods, called unbound: no attribute lookup on the hot path
 _c_accept = _C._accept  # type: ignore[attr-defined]
 _c_connect = _C.connect
@@ -286,9 +288,48 @@ class socket(_StdSocket):  # type: ignore[no-redef]
             return e.errno
         return 0
 
-    def sendfile(self, file, offset=0, count=None):
-        """Send a file's contents with send() (cooperative); return the bytes sent."""
-        return self._sendfile_use_send(file, offset, count)
+    def _sendfile_use_sendfile(self, file, offset=0, count=None):
+        # The stdlib's sendfile() calls this first (and falls back to send() on
+        # _GiveupOnSendfile): its os.sendfile() loop, parking where it polls, with the
+        # timeout covering the whole call as for sendall().
+        self._check_sendfile_params(file, offset, count)
+        try:
+            fileno = file.fileno()
+            fsize = _os.fstat(fileno).st_size
+        except (AttributeError, _io.UnsupportedOperation, OSError) as err:
+            raise _GiveupOnSendfile(err) from None  # not a regular file
+        if not fsize:
+            return 0
+        timeout = self._timeout
+        if timeout == 0.0:
+            raise ValueError("non-blocking sockets are not supported")
+        deadline = None if timeout is None else _monotonic() + timeout
+        sockno = self.fileno()
+        blocksize = min(count or fsize, 2**30)
+        total = 0
+        try:
+            while True:
+                if count:
+                    blocksize = count - total
+                    if blocksize <= 0:
+                        break
+                try:
+                    sent = _os.sendfile(sockno, fileno, offset, blocksize)
+                except BlockingIOError:
+                    self._wait(True, deadline)
+                    continue
+                except OSError as err:
+                    if total == 0:  # e.g. a file sendfile() cannot map: use send()
+                        raise _GiveupOnSendfile(err) from None
+                    raise
+                if sent == 0:
+                    break  # EOF
+                offset += sent
+                total += sent
+            return total
+        finally:
+            if total > 0 and hasattr(file, "seek"):
+                file.seek(offset)
 
     # --- closing -----------------------------------------------------------------------
 
