@@ -88,6 +88,16 @@ def test_module_has_every_stdlib_name():
     assert issubclass(socket.socket, std_socket.socket)
 
 
+@pytest.mark.parametrize("mod", [std_socket, socket], ids=["stdlib", "goroutines"])
+def test_arguments_are_positional_only_as_in_the_stdlib(mod):
+    with mod.socket() as s:
+        for call in (lambda: s.settimeout(value=1), lambda: s.setblocking(flag=True),
+                     lambda: s.recv(bufsize=1), lambda: s.sendall(data=b"x"),
+                     lambda: s.connect(address=("127.0.0.1", 1))):
+            with pytest.raises(TypeError):
+                call()
+
+
 def test_new_socket_takes_the_default_timeout():
     before = std_socket.getdefaulttimeout()
     std_socket.setdefaulttimeout(2.5)
