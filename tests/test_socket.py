@@ -198,6 +198,25 @@ def test_recv_into_recvfrom_into_and_memoryview_sendall(grun):
     assert grun(main) == (struct.pack("!4i", 1, 2, 3, 4), b"xyz")
 
 
+def test_send_fds_and_recv_fds_over_sendmsg_and_recvmsg(grun):
+    def main():
+        a, b = socket.socketpair()
+        r, w = os.pipe()
+        t = gr.go(socket.recv_fds, b, 100, 1)  # parks in recvmsg: nothing sent yet
+        gr.sleep(0.01)
+        socket.send_fds(a, [b"here"], [w])
+        msg, fds, _flags, _addr = t.join()
+        os.write(fds[0], b"via the passed fd")
+        got = os.read(r, 100)
+        for fd in (r, w, *fds):
+            os.close(fd)
+        a.close()
+        b.close()
+        return msg, got
+
+    assert grun(main) == (b"here", b"via the passed fd")
+
+
 def test_udp_sendto_recvfrom(grun):
     def main():
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as srv, \
