@@ -1,0 +1,93 @@
+"""A cooperative mirror of the stdlib ``selectors`` module.
+
+``DefaultSelector`` (``EpollSelector``), ``PollSelector`` and ``SelectSelector`` here are
+subclasses of the stdlib classes whose ``select()`` parks the calling task instead of
+blocking its M; outside a task they behave exactly like the stdlib's. Everything else
+(``EVENT_READ``, ``SelectorKey``, ``BaseSelector``...) is the stdlib's. ``gr.patch()``
+installs these classes into the stdlib module::
+
+    import goroutines as gr
+    from goroutines import selectors
+
+    def serve(listener):
+        with selectors.DefaultSelector() as sel:
+            sel.register(listener, selectors.EVENT_READ)
+            for key, events in sel.select(timeout=5.0):   # parks this task
+                ...
+
+An ``EpollSelector`` waits on its own epoll fd with ``gr.wait_readable``: that fd is
+readable when any registered fd is ready. As with the stdlib, unregister an fd before
+closing it.
+"""
+import selectors as _stdselectors
+import time as _time
+from selectors import EVENT_READ, EVENT_WRITE, BaseSelector, SelectorKey
+
+# Not "from goroutines import select": that finds the package's channel select function.
+import goroutines.select as _gselect
+from goroutines import _core
+from goroutines.monkey import _in_task
+
+__all__ = [
+    "EVENT_READ",
+    "EVENT_WRITE",
+    "BaseSelector",
+    "DefaultSelector",
+    "EpollSelector",
+    "PollSelector",
+    "SelectSelector",
+    "SelectorKey",
+]
+
+
+class SelectSelector(_stdselectors.SelectSelector):
+    """``selectors.SelectSelector`` over the cooperative ``select.select``.
+
+    Example::
+
+        sel = selectors.SelectSelector()
+    """
+
+    _select = staticmethod(_gselect.select)
+
+
+class PollSelector(_stdselectors.PollSelector):
+    """``selectors.PollSelector`` over cooperative ``select.poll`` objects.
+
+    Example::
+
+        sel = selectors.PollSelector()
+    """
+
+    _selector_cls = staticmethod(_gselect.poll)
+
+
+class EpollSelector(_stdselectors.EpollSelector):
+    """``selectors.EpollSelector`` whose ``select()`` parks the calling task.
+
+    Example::
+
+        with selectors.EpollSelector() as sel:
+            sel.register(sock, selectors.EVENT_READ, data="conn")
+            ready = sel.select(1.0)
+    """
+
+    def select(self, timeout=None):
+        """Return ``[(key, events)]`` for the ready fds, waiting up to ``timeout`` seconds
+        (None: no limit; <= 0: do not wait). In a task the wait parks the task."""
+        if timeout is not None and timeout <= 0 or not _in_task():
+            return super().select(timeout)
+        deadline = None if timeout is None else _time.monotonic() + timeout
+        ready = super().select(0)
+        while not ready and _gselect._wait(self._selector, deadline):
+            ready = super().select(0)
+        return ready
+
+    def close(self) -> None:
+        """Close the selector and its epoll fd; tasks waiting on it wake with OSError."""
+        if not self._selector.closed:
+            _core.notify_closing(self._selector.fileno())
+        super().close()
+
+
+DefaultSelector = EpollSelector
