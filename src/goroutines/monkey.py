@@ -15,6 +15,7 @@ import sys
 import threading
 import time as _stdtime
 import warnings
+from typing import Any
 
 from goroutines import _core
 
@@ -57,7 +58,7 @@ def _in_task() -> bool:
         return False
 
 
-def _to_ns(value, unit_ns: int, typeerror: str | None) -> int:
+def _to_ns(value: Any, unit_ns: int, typeerror: str | None) -> int:
     """``value`` (a float, or an int-like) in ``unit_ns`` units as int64 nanoseconds,
     raising what CPython's _PyTime_FromSecondsObject raises for it; ``typeerror`` replaces
     the message of a TypeError, as the stdlib callers do."""
@@ -79,7 +80,7 @@ def _to_ns(value, unit_ns: int, typeerror: str | None) -> int:
     return n * unit_ns
 
 
-def sleep(secs) -> None:
+def sleep(secs: float) -> None:
     """``time.sleep`` that parks the calling task (other tasks run on its M meanwhile);
     outside a task it is the stdlib's ``time.sleep``. Same arguments and errors.
 
@@ -96,9 +97,14 @@ def sleep(secs) -> None:
     _core.sleep(ns / 1e9)
 
 
-def _replacements(socket: bool, ssl: bool, time: bool, select: bool, selectors: bool):
+_Item = tuple[Any, str, Any]  # (owner: a module or class, attribute name, new value)
+
+
+def _replacements(
+    socket: bool, ssl: bool, time: bool, select: bool, selectors: bool
+) -> list[_Item]:
     """The ``(owner, attribute, new value)`` triples the flags ask for."""
-    items: list[tuple[object, str, object]] = []
+    items: list[_Item] = []
     if socket:
         stdsocket = importlib.import_module("socket")
         gsocket = importlib.import_module("goroutines.socket")
@@ -128,7 +134,7 @@ def _replacements(socket: bool, ssl: bool, time: bool, select: bool, selectors: 
     return items
 
 
-def _captured(items) -> list[str]:
+def _captured(items: list[_Item]) -> list[str]:
     """Modules already imported that hold one of the originals being replaced as a global
     (``from time import sleep``): those keep calling the blocking original."""
     originals = {}
@@ -137,6 +143,7 @@ def _captured(items) -> list[str]:
             value = getattr(owner, name, _MISSING)
             originals[id(value)] = (value, f"{owner.__name__}.{name}")
     owners = {owner.__name__ for owner, _n, _v in items if isinstance(owner, type(sys))}
+    owners |= {"_socket", "_ssl"}  # the C modules the stdlib ones re-export
     found = []
     for modname, mod in list(sys.modules.items()):
         namespace = getattr(mod, "__dict__", None)
@@ -174,13 +181,17 @@ def patch(
 
         import goroutines as gr
         gr.patch()
-        import requests
+        import urllib.request   # after patch(), as every client library
 
-        def main():
-            tasks = [gr.go(requests.get, url) for url in urls]
-            return [t.join().status_code for t in tasks]
+        def get(url: str) -> bytes:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                return resp.read()
 
-        gr.run(main)
+        def main() -> list[bytes]:
+            tasks = [gr.go(get, url) for url in urls]   # the requests overlap
+            return [t.join() for t in tasks]
+
+        pages = gr.run(main)
     """
     with _lock:
         items = [
@@ -208,9 +219,10 @@ def unpatch() -> None:
 
     Example::
 
+        import time
         gr.patch()
         try:
-            gr.run(main)
+            gr.run(time.sleep, 0.1)   # the main task parks for 0.1 s
         finally:
             gr.unpatch()
     """

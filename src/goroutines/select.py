@@ -27,18 +27,86 @@ This module is also callable: ``goroutines.select(...)`` is the channel select
 ``goroutines._core.select``, because importing this module rebinds the package attribute
 ``goroutines.select`` from that function to the module.
 """
+from __future__ import annotations
+
 import errno as _errno
 import math as _math
 import select as _stdselect
 import sys as _sys
 import time as _time
 import types as _types
-from select import *  # noqa: F403  # the mirror: every public name the stdlib module has
+from collections.abc import Iterable
+from select import (  # the mirror: every other public name of the stdlib module
+    EPOLL_CLOEXEC,
+    EPOLLERR,
+    EPOLLET,
+    EPOLLEXCLUSIVE,
+    EPOLLHUP,
+    EPOLLIN,
+    EPOLLMSG,
+    EPOLLONESHOT,
+    EPOLLOUT,
+    EPOLLPRI,
+    EPOLLRDBAND,
+    EPOLLRDHUP,
+    EPOLLRDNORM,
+    EPOLLWRBAND,
+    EPOLLWRNORM,
+    PIPE_BUF,
+    POLLERR,
+    POLLHUP,
+    POLLIN,
+    POLLMSG,
+    POLLNVAL,
+    POLLOUT,
+    POLLPRI,
+    POLLRDBAND,
+    POLLRDHUP,
+    POLLRDNORM,
+    POLLWRBAND,
+    POLLWRNORM,
+    epoll,
+    error,
+)
+from typing import Any
 
 from goroutines import _core
 from goroutines.monkey import _in_task, _to_ns
 
-__all__ = [n for n in dir(_stdselect) if not n.startswith("_")]
+__all__ = [
+    "EPOLL_CLOEXEC",
+    "EPOLLERR",
+    "EPOLLET",
+    "EPOLLEXCLUSIVE",
+    "EPOLLHUP",
+    "EPOLLIN",
+    "EPOLLMSG",
+    "EPOLLONESHOT",
+    "EPOLLOUT",
+    "EPOLLPRI",
+    "EPOLLRDBAND",
+    "EPOLLRDHUP",
+    "EPOLLRDNORM",
+    "EPOLLWRBAND",
+    "EPOLLWRNORM",
+    "PIPE_BUF",
+    "POLLERR",
+    "POLLHUP",
+    "POLLIN",
+    "POLLMSG",
+    "POLLNVAL",
+    "POLLOUT",
+    "POLLPRI",
+    "POLLRDBAND",
+    "POLLRDHUP",
+    "POLLRDNORM",
+    "POLLWRBAND",
+    "POLLWRNORM",
+    "epoll",
+    "error",
+    "poll",
+    "select",
+]
 
 # The stdlib functions, captured before gr.patch() can replace them in the stdlib module.
 _std_select = _stdselect.select
@@ -47,18 +115,18 @@ _std_epoll = _stdselect.epoll
 
 _INT_MAX = 2**31 - 1
 # poll(2) event bits that epoll(7) shares (same values): the mask of the inner epoll.
-_EPOLL_BITS = 0
-for _name in ("IN", "PRI", "OUT", "RDNORM", "RDBAND", "WRNORM", "WRBAND", "MSG", "RDHUP"):
-    _EPOLL_BITS |= getattr(_stdselect, "EPOLL" + _name)
-del _name
+_EPOLL_BITS = (
+    EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM | EPOLLWRBAND
+    | EPOLLMSG | EPOLLRDHUP
+)
 
 
-def _fd_of(obj) -> int:
+def _fd_of(obj: Any) -> int:
     """The fd of an object the stdlib call already accepted (an int or has fileno())."""
     return obj if isinstance(obj, int) else obj.fileno()
 
 
-def _wait(ep, deadline: float | None) -> bool:
+def _wait(ep: epoll, deadline: float | None) -> bool:
     """Park until ``ep`` reports an event (True) or ``deadline`` (monotonic) passes (False)."""
     if deadline is None:
         _core.wait_readable(ep.fileno())
@@ -73,7 +141,7 @@ def _wait(ep, deadline: float | None) -> bool:
     return True
 
 
-def _close_epoll(ep) -> None:
+def _close_epoll(ep: epoll) -> None:
     """Close an epoll the netpoller may have registered: tell it first, so the registration
     does not outlive the fd (a later fd with the same number is a new registration)."""
     if not ep.closed:
@@ -81,7 +149,9 @@ def _close_epoll(ep) -> None:
         ep.close()
 
 
-def select(rlist, wlist, xlist, timeout=None):
+def select(
+    rlist: Iterable[Any], wlist: Iterable[Any], xlist: Iterable[Any], timeout: float | None = None
+) -> tuple[list[Any], list[Any], list[Any]]:
     """``select.select`` that parks the calling task until an fd is ready or ``timeout``
     (seconds, None for no limit) passes; outside a task it is the stdlib function.
 
@@ -102,15 +172,14 @@ def select(rlist, wlist, xlist, timeout=None):
             raise ValueError("timeout must be non-negative")
         deadline = _time.monotonic() + ns / 1e9
     try:  # PySequence_Fast: one pass over each iterable, the stdlib's message
-        lists = [list(a) for a in (rlist, wlist, xlist)]
+        lists: tuple[list[Any], list[Any], list[Any]] = (list(rlist), list(wlist), list(xlist))
     except TypeError:
         raise TypeError("arguments 1-3 must be sequences") from None
-    ready = _std_select(*lists, 0)
+    ready: tuple[list[Any], list[Any], list[Any]] = _std_select(*lists, 0)
     if any(ready) or deadline is not None and deadline <= _time.monotonic():
         return ready
     masks: dict[int, int] = {}
-    bits = (_stdselect.EPOLLIN, _stdselect.EPOLLOUT, _stdselect.EPOLLPRI)
-    for objs, bit in zip(lists, bits, strict=True):
+    for objs, bit in zip(lists, (EPOLLIN, EPOLLOUT, EPOLLPRI), strict=True):
         for obj in objs:
             fd = _fd_of(obj)
             masks[fd] = masks.get(fd, 0) | bit
@@ -130,7 +199,7 @@ def select(rlist, wlist, xlist, timeout=None):
         _close_epoll(ep)
 
 
-def _poll_timeout_ns(timeout) -> int | None:
+def _poll_timeout_ns(timeout: float | None) -> int | None:
     """A ``poll.poll`` timeout (milliseconds; None or negative: no limit) in nanoseconds."""
     if timeout is None:
         return None
@@ -146,27 +215,25 @@ class _Poll:
     __slots__ = ("_poll", "_masks", "_ep", "_unwatched", "_polling")
 
     def __init__(self) -> None:
-        self._ep = None  # the inner epoll a waiting task parks on, made on the first wait
+        self._ep: epoll | None = None  # the inner epoll waiting tasks park on, made lazily
         self._poll = _std_poll()  # the answer, and the registrations' validation
         self._masks: dict[int, int] = {}
         self._unwatched: set[int] = set()  # fds the epoll refused, retried on each wait
         self._polling = False
 
-    def register(
-        self, fd, eventmask=_stdselect.POLLIN | _stdselect.POLLPRI | _stdselect.POLLOUT
-    ) -> None:
+    def register(self, fd: Any, eventmask: int = POLLIN | POLLPRI | POLLOUT) -> None:
         """``poll.register``: watch ``fd`` (an int or an object with fileno()) for
         ``eventmask``; registering it again replaces its mask."""
         self._poll.register(fd, eventmask)
         self._set(_fd_of(fd), eventmask)
 
-    def modify(self, fd, eventmask) -> None:
+    def modify(self, fd: Any, eventmask: int) -> None:
         """``poll.modify``: change the mask of a registered fd (FileNotFoundError if it
         is not registered)."""
         self._poll.modify(fd, eventmask)
         self._set(_fd_of(fd), eventmask)
 
-    def unregister(self, fd) -> None:
+    def unregister(self, fd: Any) -> None:
         """``poll.unregister``: stop watching ``fd`` (KeyError if it is not registered)."""
         self._poll.unregister(fd)
         fd = _fd_of(fd)
@@ -178,7 +245,7 @@ class _Poll:
             except OSError:  # never watched (refused), or closed since: epoll dropped it
                 pass
 
-    def poll(self, timeout=None) -> list[tuple[int, int]]:
+    def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
         """``poll.poll``: the ``(fd, events)`` pairs that are ready, waiting up to
         ``timeout`` milliseconds (None or negative: no limit); in a task it parks."""
         if not _in_task():
@@ -197,7 +264,7 @@ class _Poll:
                 self._unwatched.update(self._masks)
             while not ready:
                 for fd in list(self._unwatched):
-                    self._watch(fd)
+                    self._watch(self._ep, fd)
                 if not _wait(self._ep, deadline):
                     return []
                 ready = self._poll.poll(0)
@@ -208,18 +275,18 @@ class _Poll:
     def _set(self, fd: int, eventmask: int) -> None:
         self._masks[fd] = eventmask
         if self._ep is not None:
-            self._watch(fd)
+            self._watch(self._ep, fd)
 
-    def _watch(self, fd: int) -> None:
+    def _watch(self, ep: epoll, fd: int) -> None:
         """Mirror fd's registration into the inner epoll, or leave it in _unwatched when
         epoll refuses it: a closed fd (poll reports POLLNVAL at once) or a regular file
         (always ready), so neither needs the epoll to end a wait."""
         mask = self._masks[fd] & _EPOLL_BITS
         try:
             try:
-                self._ep.modify(fd, mask)
+                ep.modify(fd, mask)
             except FileNotFoundError:
-                self._ep.register(fd, mask)
+                ep.register(fd, mask)
         except OSError as e:
             if e.errno not in (_errno.EBADF, _errno.EPERM):
                 raise

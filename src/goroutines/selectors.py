@@ -21,6 +21,7 @@ closing it.
 """
 import selectors as _stdselectors
 import time as _time
+from select import epoll
 from selectors import EVENT_READ, EVENT_WRITE, BaseSelector, SelectorKey
 
 # Not "from goroutines import select": that finds the package's channel select function.
@@ -72,22 +73,26 @@ class EpollSelector(_stdselectors.EpollSelector):
             ready = sel.select(1.0)
     """
 
-    def select(self, timeout=None):
+    def select(self, timeout: float | None = None) -> list[tuple[SelectorKey, int]]:
         """Return ``[(key, events)]`` for the ready fds, waiting up to ``timeout`` seconds
         (None: no limit; <= 0: do not wait). In a task the wait parks the task."""
         if timeout is not None and timeout <= 0 or not _in_task():
             return super().select(timeout)
         deadline = None if timeout is None else _time.monotonic() + timeout
         ready = super().select(0)
-        while not ready and _gselect._wait(self._selector, deadline):
+        while not ready and _gselect._wait(self._epoll, deadline):
             ready = super().select(0)
         return ready
 
     def close(self) -> None:
         """Close the selector and its epoll fd; tasks waiting on it wake with OSError."""
-        if not self._selector.closed:
-            _core.notify_closing(self._selector.fileno())
+        if not self._epoll.closed:
+            _core.notify_closing(self._epoll.fileno())
         super().close()
+
+    @property
+    def _epoll(self) -> epoll:
+        return self._selector  # type: ignore[attr-defined, no-any-return]  # the stdlib's
 
 
 DefaultSelector = EpollSelector
