@@ -265,6 +265,23 @@ def test_poll_from_two_tasks_at_once_is_refused_like_the_stdlib(pipe):
     assert gr.run(main, procs=1) == ([(r, gselect.POLLIN)], [(r, gselect.POLLIN)])
 
 
+def test_a_second_task_waiting_on_one_selector_is_refused(pipe):
+    """One epoll fd, one reader slot in the netpoller: as with sockets, serialise waiters."""
+    r, w = pipe
+
+    def main():
+        with gselectors.DefaultSelector() as sel:
+            sel.register(r, gselectors.EVENT_READ)
+            t = gr.go(sel.select, 10.0)
+            gr.sleep(0.01)
+            with pytest.raises(gr.BusyResourceError):
+                sel.select(10.0)
+            os.write(w, b"x")
+            return [key.fd for key, _ in t.join()]
+
+    assert gr.run(main, procs=1) == [r]
+
+
 # --- special fds -----------------------------------------------------------------------------
 
 
