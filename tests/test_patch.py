@@ -161,6 +161,12 @@ def test_clients_run_concurrently_in_tasks(patched, procs, fetch):
         assert fan_out(fetch, base, procs) == expected()
 
 
+def test_host_names_resolve_off_the_m(patched, procs):
+    """"localhost" goes through getaddrinfo, which a task runs on the offload pool."""
+    with serving(N) as base:
+        assert fan_out(fetch_urllib, base.replace("127.0.0.1", "localhost"), procs) == expected()
+
+
 def test_requests_session_shared_by_tasks(patched, procs):
     with serving(N) as base, requests.Session() as session:
         session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=N))
@@ -196,6 +202,58 @@ def test_https_clients_run_concurrently_in_tasks(patched, procs, tls):
 
     with serving(N, server_ctx) as base:
         assert fan_out(fetch, base, procs) == expected()
+
+
+class TaskBarrierHandler(http.server.BaseHTTPRequestHandler):
+    """The stdlib handler run in a task on a patched socket: answers once all N requests
+    are in (a task-level barrier: a counter and a gr.Event)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        state = self.server
+        state.arrived += 1
+        if state.arrived == N:
+            state.all_in.set()
+        status = 200 if state.all_in.wait(10) else 503
+        body = b"hello " + self.path.encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_stdlib_server_and_clients_all_in_tasks(patched, procs):
+    """http.server's handler serving each connection in a task, requests' clients in
+    other tasks, one run: every socket call of both sides parks."""
+
+    class State:
+        arrived = 0
+        all_in = gr.Event()
+
+    def serve(listener):
+        while True:
+            conn, addr = listener.accept()
+            gr.go(handle, conn, addr)
+
+    def handle(conn, addr):
+        with conn:
+            TaskBarrierHandler(conn, addr, State)
+
+    def main():
+        listener = socket.create_server(("127.0.0.1", 0), backlog=N)
+        server = gr.go(serve, listener)
+        base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        tasks = [gr.go(fetch_requests, f"{base}/{i}") for i in range(N)]
+        results = [t.join() for t in tasks]
+        server.cancel()
+        listener.close()
+        return results
+
+    assert gr.run(main, procs=procs) == expected()
 
 
 def test_unpatched_clients_block_the_m():

@@ -188,8 +188,12 @@ def select(
         for fd, mask in masks.items():
             try:
                 ep.register(fd, mask)
-            except PermissionError:  # a regular file: select reports it ready at once
-                pass
+            except OSError as e:
+                # A regular file (EPERM) is ready at once; an fd that is not open (EBADF:
+                # beyond the fd table, which select ignores, or closed since) gets the
+                # stdlib's answer when select is asked again.
+                if e.errno not in (_errno.EPERM, _errno.EBADF):
+                    raise
         while not any(ready):
             if not _wait(ep, deadline):
                 return [], [], []
