@@ -84,6 +84,10 @@ def test_new_socket_takes_the_default_timeout():
         std_socket.setdefaulttimeout(before)
     with socket.socket() as s:
         assert s.gettimeout() is None and s.getblocking()
+    # as in the stdlib, SOCK_NONBLOCK in the type means timeout 0.0
+    for mod in (socket, std_socket):
+        with mod.socket(mod.AF_INET, mod.SOCK_STREAM | mod.SOCK_NONBLOCK) as s:
+            assert s.gettimeout() == 0.0 and s.type == mod.SOCK_STREAM
 
 
 def test_settimeout_setblocking_round_trip():
@@ -298,6 +302,47 @@ def test_sendfile_sends_the_whole_file(grun, tmp_path):
 
     sent, got = grun(main)
     assert sent == 300_000 and got == path.read_bytes()
+
+
+def test_two_tasks_reading_one_socket_one_is_busy(grun):
+    """One reader slot per socket, as in Go: the second concurrent reader is refused."""
+
+    def main():
+        a, b = socket.socketpair()
+
+        def reader():
+            try:
+                return b.recv(10)
+            except gr.BusyResourceError:
+                return "busy"
+
+        first = gr.go(reader)
+        second = gr.go(reader)
+        while not (first.done() or second.done()):  # one is refused, the other parks
+            gr.sleep(0.001)
+        a.sendall(b"x")
+        got = sorted([first.join(), second.join()], key=str)
+        a.close()
+        b.close()
+        return got
+
+    assert grun(main) == [b"x", "busy"]
+
+
+def test_connect_ex_and_create_connection_options(grun):
+    def main():
+        with socket.create_server(LOCAL) as srv:
+            with socket.socket() as s:
+                ok = s.connect_ex(srv.getsockname())
+            srv.accept()[0].close()
+            with socket.create_connection(
+                srv.getsockname(), timeout=2, source_address=("127.0.0.1", 0)
+            ) as c:
+                conn, addr = srv.accept()
+                conn.close()
+                return ok, c.gettimeout(), c.getsockname()[1] == addr[1]
+
+    assert grun(main) == (0, 2.0, True)
 
 
 # --- timeouts --------------------------------------------------------------------------------
