@@ -35,7 +35,7 @@ import select as _stdselect
 import sys as _sys
 import time as _time
 import types as _types
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from select import (  # the mirror: every other public name of the stdlib module
     EPOLL_CLOEXEC,
     EPOLLERR,
@@ -110,7 +110,7 @@ __all__ = [
 
 # The stdlib functions, captured before gr.patch() can replace them in the stdlib module.
 _std_select = _stdselect.select
-_std_poll = _stdselect.poll
+_std_poll: Callable[[], Any] = _stdselect.poll  # a function (typeshed: a class)
 _std_epoll = _stdselect.epoll
 
 _INT_MAX = 2**31 - 1
@@ -220,7 +220,7 @@ class _Poll:
 
     def __init__(self) -> None:
         self._ep: epoll | None = None  # the inner epoll waiting tasks park on, made lazily
-        self._poll = _std_poll()  # the answer, and the registrations' validation
+        self._poll: _stdselect.poll = _std_poll()  # the answer; validates registrations
         self._masks: dict[int, int] = {}
         self._unwatched: set[int] = set()  # fds the epoll refused, retried on each wait
         self._polling = False

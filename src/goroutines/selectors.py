@@ -49,7 +49,11 @@ class SelectSelector(_stdselectors.SelectSelector):
         sel = selectors.SelectSelector()
     """
 
-    _select = staticmethod(_gselect.select)
+    @staticmethod
+    def _select(
+        rlist: list[int], wlist: list[int], xlist: list[int], timeout: float | None = None
+    ) -> tuple[list[int], list[int], list[int]]:
+        return _gselect.select(rlist, wlist, xlist, timeout)  # the stdlib's is select.select
 
 
 class PollSelector(_stdselectors.PollSelector):
@@ -60,7 +64,9 @@ class PollSelector(_stdselectors.PollSelector):
         sel = selectors.PollSelector()
     """
 
-    _selector_cls = staticmethod(_gselect.poll)
+    @staticmethod
+    def _selector_cls() -> _gselect._Poll:
+        return _gselect.poll()  # the stdlib's is select.poll
 
 
 class EpollSelector(_stdselectors.EpollSelector):
