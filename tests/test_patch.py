@@ -397,6 +397,23 @@ def test_time_sleep_in_a_plain_thread_sleeps_the_thread(patched):
     assert len(elapsed) == 2 and min(elapsed) >= 0.05
 
 
+def test_offload_threads_run_the_originals(patched):
+    """gr.blocking() runs its call on a pool thread, not a task: the patched names block
+    that thread as the stdlib's do, and the task parks meanwhile."""
+    r, w = os.pipe()
+
+    def main():
+        gr.go(os.write, w, b"x")
+        gr.blocking(time.sleep, 0.01)
+        return gr.blocking(select.select, [r], [], [], 10.0)
+
+    try:
+        assert gr.run(main, procs=1) == ([r], [], [])
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 BAD_SLEEPS = [-1, -1e-10, float("nan"), float("inf"), 1e300, 2**80, "1", None, 1j]
 
 
