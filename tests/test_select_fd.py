@@ -107,6 +107,30 @@ def test_selector_parks_until_another_task_sends(procs, cls):
         assert gr.run(main, procs=procs) == [(a, "data", gselectors.EVENT_READ)]
 
 
+def test_poll_follows_registrations_made_between_waits(pipe):
+    """register/modify/unregister after the poll object's first wait reach its epoll."""
+    r, w = pipe
+    r2, w2 = os.pipe()
+
+    def main():
+        p = gselect.poll()
+        p.register(r, gselect.POLLOUT)  # a read end is never writable
+        assert p.poll(1) == []  # the first wait makes the inner epoll
+        p.modify(r, gselect.POLLIN)
+        p.register(r2, gselect.POLLIN)
+        gr.go(os.write, w2, b"x")
+        first = p.poll(10_000)
+        p.unregister(r2)
+        gr.go(os.write, w, b"x")
+        return first, p.poll(10_000)
+
+    try:
+        assert gr.run(main, procs=1) == ([(r2, gselect.POLLIN)], [(r, gselect.POLLIN)])
+    finally:
+        os.close(r2)
+        os.close(w2)
+
+
 def test_many_tasks_wait_on_their_own_pipes_at_once():
     """100 tasks parked in select on one M; a writer wakes them in reverse order."""
     pipes = [os.pipe() for _ in range(100)]
