@@ -37,18 +37,32 @@ def open_fds():
 def echo(conn):
     """Echo until the peer closes (the server side of most tests)."""
     with conn:
-        while data := conn.recv(65536):
-            conn.sendall(data)
+        try:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+        except OSError:  # closed by serve() as the test ends
+            pass
+
+
+def serve(srv, handler):
+    """Accept on srv until it is closed, a handler task per connection; then close the
+    connections still open (a task cancelled before it started would leave its own)."""
+    conns = []
+    try:
+        while True:
+            try:
+                conn, addr = srv.accept()
+            except OSError:
+                return
+            conns.append(conn)
+            gr.go(handler, conn, addr)
+    finally:
+        for conn in conns:
+            conn.close()
 
 
 def echo_server(srv):
-    """Accept on srv until it is closed, one echo task per connection."""
-    while True:
-        try:
-            conn, _ = srv.accept()
-        except OSError:
-            return
-        gr.go(echo, conn)
+    serve(srv, lambda conn, addr: echo(conn))
 
 
 def recv_exactly(sock, n):
@@ -561,6 +575,32 @@ def test_bad_timeouts_raise_as_in_the_stdlib(mod, value, exc):
         s.settimeout(value)
 
 
+def settimeout_outcome(mod, value):
+    with mod.socket() as s:
+        try:
+            s.settimeout(value)
+        except Exception as e:
+            return type(e)
+        return s.gettimeout()
+
+
+@given(
+    st.one_of(
+        st.none(),
+        st.floats(),
+        st.integers(),
+        st.integers(-(2**63) // 10**9 - 2, 2**63 // 10**9 + 2),
+        st.floats(9.2e9, 9.3e9),
+        st.booleans(),
+        st.text(max_size=3),
+    )
+)
+def test_settimeout_accepts_and_rejects_what_the_stdlib_does(value):
+    theirs = settimeout_outcome(std_socket, value)
+    ours = settimeout_outcome(socket, value)
+    assert ours == theirs or (ours != ours and theirs != theirs)
+
+
 @pytest.mark.parametrize("mod", [std_socket, socket], ids=["stdlib", "goroutines"])
 def test_closed_socket_raises_ebadf(mod):
     a, b = mod.socketpair()
@@ -757,12 +797,15 @@ class Hello(http.server.BaseHTTPRequestHandler):
 
 def http_server(srv):
     """BaseHTTPRequestHandler per connection, over the cooperative sockets' makefile."""
-    while True:
-        try:
-            conn, addr = srv.accept()
-        except OSError:
-            return
-        gr.go(Hello, conn, addr, None)
+
+    def handle(conn, addr):
+        with conn:
+            try:
+                Hello(conn, addr, None)
+            except OSError:  # closed by serve() as the test ends
+                pass
+
+    serve(srv, handle)
 
 
 class Connection(http.client.HTTPConnection):

@@ -7,6 +7,7 @@ http.client over TLS, and a client in a plain thread.
 
 import errno
 import http.client
+import os
 import ssl as std_ssl
 import threading
 
@@ -61,12 +62,18 @@ def tls_echo_server(srv, ctx, errors=None):
             if errors is not None:
                 errors.append(e)
 
-    while True:
-        try:
-            conn, _ = srv.accept()
-        except OSError:
-            return
-        gr.go(serve, conn)
+    conns = []
+    try:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            conns.append(conn)
+            gr.go(serve, conn)
+    finally:
+        for conn in conns:  # a task cancelled before it started would leave its own
+            conn.close()
 
 
 def test_module_mirrors_the_stdlib(client_ctx):
@@ -306,6 +313,9 @@ def test_cancel_a_task_parked_in_a_handshake(grun, client_ctx):
         held = []
         gr.go(lambda: held.append(srv.accept()[0]))
         raw = socket.create_connection(srv.getsockname())
+        while not held:
+            gr.sleep(0.001)
+        before = len(os.listdir("/proc/self/fd"))
 
         def handshake():
             return client_ctx.wrap_socket(raw, server_hostname="localhost")
@@ -315,13 +325,15 @@ def test_cancel_a_task_parked_in_a_handshake(grun, client_ctx):
         t.cancel()
         with pytest.raises(gr.Cancelled):
             t.join()
+        # the TLS socket that took over raw's fd, which no one got, was closed
+        closed = len(os.listdir("/proc/self/fd")) == before - 1
         raw.close()
         for conn in held:
             conn.close()
         srv.close()
-        return t.cancelled()
+        return t.cancelled(), closed
 
-    assert grun(main) is True
+    assert grun(main) == (True, True)
 
 
 def test_https_with_http_client(grun, server_ctx, client_ctx):

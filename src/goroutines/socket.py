@@ -33,6 +33,8 @@ import errno as _errno
 import os as _os
 import socket as _std
 import sys as _sys
+from math import ceil as _ceil, floor as _floor
+from operator import index as _index
 from socket import *  # noqa: F403
 from time import monotonic as _monotonic
 
@@ -58,28 +60,30 @@ _c_settimeout = _C.settimeout
 _c_family = _C.family.__get__
 _c_type = _C.type.__get__
 _c_proto = _C.proto.__get__
-_MAX_TIMEOUT = 9.2e9  # CPython's limit (a timeout in int64 nanoseconds)
+_NS_LIMIT = 2**63  # CPython keeps timeouts in int64 nanoseconds
 _FLAT = frozenset((bytes, bytearray))  # len() is the size in bytes
 _CONNECTING = (_errno.EINPROGRESS, _errno.EALREADY, _errno.EINTR)
 
 
 def _parse_timeout(value):
-    """A timeout as the stdlib's settimeout() takes it: None, or seconds >= 0."""
+    """A timeout as the stdlib's settimeout() takes it, with its exceptions and its rounding
+    (up, to whole nanoseconds in an int64): None, or seconds >= 0 as a float."""
     if value is None:
         return None
-    if not isinstance(value, float):
-        if not isinstance(value, int):
-            raise TypeError(
-                f"'{type(value).__name__}' object cannot be interpreted as an integer or float"
-            )
-        value = float(value)
-    if value != value:
-        raise ValueError("Invalid value NaN (not a number)")
-    if value < 0:
+    if isinstance(value, float):
+        if value != value:
+            raise ValueError("Invalid value NaN (not a number)")
+        ns = value * 1e9
+        if not -_NS_LIMIT <= ns < _NS_LIMIT:
+            raise OverflowError("timestamp too large to convert to C _PyTime_t")
+        ns = _ceil(ns) if ns >= 0 else _floor(ns)  # away from zero, as CPython's timeouts
+    else:
+        ns = _index(value) * 10**9  # TypeError for a non-number, as in the stdlib
+        if not -_NS_LIMIT <= ns < _NS_LIMIT:
+            raise OverflowError("timestamp too large to convert to C _PyTime_t")
+    if ns < 0:
         raise ValueError("Timeout value out of range")
-    if value > _MAX_TIMEOUT:
-        raise OverflowError("timeout too large")
-    return value
+    return float(ns // 10**9) if ns % 10**9 == 0 else float(ns) / 1e9
 
 
 def _in_task():
