@@ -94,14 +94,29 @@ class BarrierHandler(http.server.BaseHTTPRequestHandler):
 
 
 class Server(http.server.ThreadingHTTPServer):
+    """Its server_close() ends every connection and joins every handler thread: a live
+    thread would hold off the runtime's deadlock reports in later tests."""
+
     request_queue_size = 4 * N
-    daemon_threads = True
+    daemon_threads = False  # joined by server_close() (ThreadingMixIn.block_on_close)
+
+    def get_request(self):
+        conn, addr = super().get_request()
+        self.conns.append(conn)
+        return conn, addr
+
+    def server_close(self):
+        for conn in self.conns:  # a keep-alive connection a client left to the GC
+            with contextlib.suppress(OSError):  # closed by its handler already
+                conn.shutdown(socket.SHUT_RDWR)
+        super().server_close()
 
 
 @contextlib.contextmanager
 def serving(parties, context=None, barrier_timeout=10.0):
     """A stdlib HTTP(S) server in plain threads (a thread per connection)."""
     server = Server(("127.0.0.1", 0), BarrierHandler)
+    server.conns = []
     server.barrier = threading.Barrier(parties, timeout=barrier_timeout)
     if context is not None:
         server.socket = context.wrap_socket(server.socket, server_side=True)
