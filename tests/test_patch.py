@@ -13,6 +13,7 @@ import select
 import selectors
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -360,8 +361,44 @@ def test_no_warning_when_patch_comes_first():
         "assert socket.socket.__module__ == 'goroutines.socket'\n"
         "assert time.sleep.__module__ == 'goroutines.monkey'\n"
     )
-    rc = os.spawnv(os.P_WAIT, sys.executable, [sys.executable, "-c", code])
-    assert rc == 0
+    assert run_python(code) == ""
+
+
+def run_python(code):
+    """Run code in a fresh interpreter (nothing imported yet); its stdout, or the error."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_tls_without_ssl_patching_blocks_but_works():
+    """patch(ssl=False), ssl imported after it: TLS still works, through the stdlib's
+    SSLSocket (which blocks the M). patch() imports ssl before it swaps socket.socket, so
+    ssl's SSLSocket never builds on the cooperative socket without its wrappers."""
+    code = (
+        "import warnings; warnings.simplefilter('error')\n"
+        "import goroutines as gr; gr.patch(ssl=False)\n"
+        "import socket, ssl, threading, trustme\n"
+        "ca = trustme.CA()\n"
+        "server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+        "ca.issue_cert('localhost').configure_cert(server_ctx)\n"
+        "client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
+        "ca.configure_trust(client_ctx)\n"
+        "a, b = socket.socketpair()\n"
+        "def serve():\n"
+        "    with server_ctx.wrap_socket(b, server_side=True) as s:\n"
+        "        s.sendall(s.recv(10).upper())\n"
+        "th = threading.Thread(target=serve); th.start()\n"
+        "def main():\n"
+        "    with client_ctx.wrap_socket(a, server_hostname='localhost') as c:\n"
+        "        assert type(c) is ssl.SSLSocket\n"
+        "        c.sendall(b'ping')\n"
+        "        return c.recv(10)\n"
+        "print(gr.run(main))\n"
+        "th.join()\n"
+    )
+    assert run_python(code) == "b'PING'\n"
 
 
 # --- time.sleep ---------------------------------------------------------------------------------

@@ -108,6 +108,10 @@ def _replacements(
     if socket:
         stdsocket = importlib.import_module("socket")
         gsocket = importlib.import_module("goroutines.socket")
+        # ssl subclasses socket.socket when it is imported: imported after the swap, its
+        # SSLSocket would build on the cooperative socket (non-blocking fd) without its
+        # wrappers, and raise SSLWantReadError with ssl=False.
+        importlib.import_module("ssl")
         for name in _SOCKET_NAMES:
             new = getattr(gsocket, name, _MISSING)
             if new is not _MISSING and new is not getattr(stdsocket, name, _MISSING):
@@ -143,7 +147,9 @@ def _captured(items: list[_Item]) -> list[str]:
             value = getattr(owner, name, _MISSING)
             originals[id(value)] = (value, f"{owner.__name__}.{name}")
     owners = {owner.__name__ for owner, _n, _v in items if isinstance(owner, type(sys))}
-    owners |= {"_socket", "_ssl"}  # the C modules the stdlib ones re-export
+    # The C modules the stdlib ones re-export, and ssl: patched with ssl=True, and its
+    # copies of socket names are what the user chose to keep with ssl=False.
+    owners |= {"_socket", "_ssl", "ssl"}
     found = []
     for modname, mod in list(sys.modules.items()):
         namespace = getattr(mod, "__dict__", None)
