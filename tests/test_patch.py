@@ -25,7 +25,7 @@ import requests
 import trustme
 
 import goroutines as gr
-import goroutines.select as gselect
+import goroutines.fdselect as gselect
 import goroutines.selectors as gselectors
 import goroutines.socket as gsocket
 import goroutines.ssl as gssl

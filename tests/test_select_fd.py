@@ -1,4 +1,4 @@
-"""goroutines.select and goroutines.selectors: cooperative fd waits with the stdlib's answers.
+"""goroutines.fdselect and goroutines.selectors: cooperative fd waits with the stdlib's answers.
 
 In a task, select()/poll()/selectors park the task (the proof at procs=1: another task makes
 the fd ready while the first waits, which it could not do if the wait blocked the M).
@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import goroutines as gr
-import goroutines.select as gselect
+import goroutines._core
+import goroutines.fdselect as gselect
 import goroutines.selectors as gselectors
 
 SELECTORS = [gselectors.EpollSelector, gselectors.PollSelector, gselectors.SelectSelector]
@@ -671,8 +672,10 @@ def test_mirror_exports_every_stdlib_name():
         assert issubclass(cls, getattr(stdselectors, cls.__name__))
 
 
-def test_gr_select_still_selects_channels_after_importing_goroutines_select():
-    assert gr.select is gselect  # importing the submodule rebinds the package attribute
+def test_gr_select_stays_the_channel_select_when_the_fd_mirror_is_imported():
+    # The mirror of the stdlib's select module was once goroutines.select: importing it
+    # rebound the package attribute, the channel select, to the module.
+    assert gr.select is goroutines._core.select
 
     def main():
         ch = gr.Chan(1)

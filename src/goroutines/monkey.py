@@ -2,7 +2,7 @@
 
 ``patch()`` replaces attributes of the stdlib ``socket``, ``ssl``, ``time``, ``select`` and
 ``selectors`` modules with the cooperative versions from ``goroutines.socket``,
-``goroutines.ssl``, ``goroutines.select`` and ``goroutines.selectors`` (and a cooperative
+``goroutines.ssl``, ``goroutines.fdselect`` and ``goroutines.selectors`` (and a cooperative
 ``time.sleep`` defined here), so that unmodified code (``http.client``, ``urllib.request``,
 ``requests``...) parks the calling task where it would block its M. Every replacement runs
 the original, unchanged, when it is not called from a task. ``unpatch()`` puts every
@@ -128,7 +128,7 @@ def _replacements(
         items.append((_stdtime, "sleep", sleep))
     if select:
         stdselect = importlib.import_module("select")
-        gselect = importlib.import_module("goroutines.select")
+        gselect = importlib.import_module("goroutines.fdselect")
         items.append((stdselect, "select", gselect.select))
         items.append((stdselect, "poll", gselect.poll))
     if selectors:

@@ -24,8 +24,7 @@ import time as _time
 from select import epoll
 from selectors import EVENT_READ, EVENT_WRITE, BaseSelector, SelectorKey
 
-# Not "from goroutines import select": that finds the package's channel select function.
-import goroutines.select as _gselect
+import goroutines.fdselect as _gselect
 from goroutines import _core
 from goroutines.monkey import _in_task
 

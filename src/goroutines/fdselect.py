@@ -9,7 +9,7 @@ Every other name (``epoll``, ``error``, the ``POLL*``/``EPOLL*`` constants) is t
 ``poll`` into the stdlib module::
 
     import goroutines as gr
-    from goroutines import select
+    from goroutines import fdselect as select
 
     def main():
         r, w = os.pipe()
@@ -23,18 +23,14 @@ their order and the errors are the stdlib's. When nothing is ready, the fds are 
 in an epoll instance, and the task waits on that epoll's own fd (readable when any of them
 is ready) with ``gr.wait_readable``; then it asks again.
 
-This module is also callable: ``goroutines.select(...)`` is the channel select
-``goroutines._core.select``, because importing this module rebinds the package attribute
-``goroutines.select`` from that function to the module.
+It is named ``fdselect`` because ``goroutines.select`` is the channel select.
 """
 from __future__ import annotations
 
 import errno as _errno
 import math as _math
 import select as _stdselect
-import sys as _sys
 import time as _time
-import types as _types
 from collections.abc import Callable, Iterable
 from select import (  # the mirror: every other public name of the stdlib module
     EPOLL_CLOEXEC,
@@ -314,11 +310,3 @@ def poll() -> _Poll:
         events = p.poll(1000)   # milliseconds
     """
     return _Poll()
-
-
-class _CallableModule(_types.ModuleType):
-    # Calling the module is calling the channel select it displaced as goroutines.select.
-    __call__ = staticmethod(_core.select)
-
-
-_sys.modules[__name__].__class__ = _CallableModule
