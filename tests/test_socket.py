@@ -557,22 +557,28 @@ def test_cancel_a_task_parked_in_recv(grun):
     assert grun(main) == (b"after", True)
 
 
+def errno_after_close(wait, *closing):
+    """In a task: start wait() in another task, close `closing` while it waits, and return
+    the errno of the OSError it raised (None if it returned)."""
+
+    def waiter():
+        try:
+            wait()
+        except OSError as e:
+            return e.errno
+        return None
+
+    t = gr.go(waiter)
+    gr.sleep(0.01)
+    for s in closing:
+        s.close()
+    return t.join()
+
+
 def test_close_from_another_task_wakes_the_waiter_with_ebadf(grun):
     def main():
         a, b = socket.socketpair()
-
-        def reader():
-            try:
-                b.recv(10)
-            except OSError as e:
-                return e.errno
-            return None
-
-        t = gr.go(reader)
-        gr.sleep(0.01)
-        b.close()
-        a.close()
-        return t.join()
+        return errno_after_close(lambda: b.recv(10), b, a)
 
     assert grun(main) == errno.EBADF
 
@@ -582,19 +588,7 @@ def test_close_wakes_a_task_in_wait_readable_on_the_socket(grun):
 
     def main():
         a, b = socket.socketpair()
-
-        def waiter():
-            try:
-                gr.wait_readable(b)
-            except OSError as e:
-                return e.errno
-            return None
-
-        t = gr.go(waiter)
-        gr.sleep(0.01)
-        b.close()
-        a.close()
-        return t.join()
+        return errno_after_close(lambda: gr.wait_readable(b), b, a)
 
     assert grun(main) == errno.EBADF
 
@@ -602,18 +596,7 @@ def test_close_wakes_a_task_in_wait_readable_on_the_socket(grun):
 def test_close_wakes_a_task_parked_in_accept(grun):
     def main():
         srv = socket.create_server(LOCAL)
-
-        def acceptor():
-            try:
-                srv.accept()
-            except OSError as e:
-                return e.errno
-            return None
-
-        t = gr.go(acceptor)
-        gr.sleep(0.01)
-        srv.close()
-        return t.join()
+        return errno_after_close(srv.accept, srv)
 
     assert grun(main) == errno.EBADF
 

@@ -13,6 +13,7 @@ import threading
 
 import pytest
 import trustme
+from test_socket import errno_after_close
 
 import goroutines as gr
 from goroutines import socket, ssl
@@ -291,18 +292,7 @@ def test_close_wakes_a_task_parked_in_a_tls_read(grun, server_ctx, client_ctx):
             socket.create_connection(srv.getsockname()), server_hostname="localhost"
         )
 
-        def reader():
-            try:
-                tls.recv(10)
-            except OSError as e:
-                return e.errno
-            return None
-
-        t = gr.go(reader)
-        gr.sleep(0.01)
-        tls.close()
-        srv.close()
-        return t.join()
+        return errno_after_close(lambda: tls.recv(10), tls, srv)
 
     assert grun(main) == errno.EBADF
 
