@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from csrc_ffi import import_cffi
+
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
 MAX_CPUS = 1024
 
@@ -50,7 +52,7 @@ int gr_topo_pin_self(const gr_cpuset *cpus);
 
 @pytest.fixture(scope="module")
 def mod(tmp_path_factory):
-    cffi = pytest.importorskip("cffi")
+    cffi = import_cffi()
     ffi = cffi.FFI()
     ffi.cdef(CDEF)
     name = "_gr_topology_test"
