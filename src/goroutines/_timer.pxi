@@ -33,7 +33,7 @@ cdef int64_t _deadline_in(int64_t ns) noexcept:
 cdef void _kick() noexcept:
     """A timer became the earliest from outside the scheduler: an idle M must shorten its
     park (sched.h's gr_sched_wakep)."""
-    cdef Runtime rt = _rt
+    cdef Runtime rt = _current_rt()
     if rt is not None and rt.s != NULL:
         gr_sched_wakep(rt.s)
 
