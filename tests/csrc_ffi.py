@@ -764,7 +764,7 @@ def import_cffi():
     except ImportError:
         if sysconfig.get_config_var("Py_GIL_DISABLED") and sys.version_info[:2] == (3, 13):
             pytest.skip("cffi does not support free-threaded CPython 3.13: the tests that "
-                        "compile csrc through it run on the GIL build and under TSan",
+                        "compile csrc through it run on the GIL build",
                         allow_module_level=True)
         raise
     return cffi
