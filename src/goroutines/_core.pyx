@@ -292,13 +292,17 @@ cdef class Task:
         PyObject_GC_UnTrack(<PyObject *>self)
 
     def __del__(self):
-        if self._exc is not None and not self.retrieved and not isinstance(self._exc, Cancelled):
-            try:
+        if self._exc is None or self.retrieved:
+            return
+        # A finalizer must not raise. At interpreter exit the module's globals may already
+        # be cleared (Cancelled is None then: a free-threaded build frees tasks that late).
+        try:
+            if not isinstance(self._exc, Cancelled):
                 _log.error("exception in goroutines task %d (%s) was never retrieved",
-                              self.g.id, self.name,
-                              exc_info=(type(self._exc), self._exc, self._exc.__traceback__))
-            except BaseException:
-                pass  # a finalizer must not raise (the interpreter may be shutting down)
+                           self.g.id, self.name,
+                           exc_info=(type(self._exc), self._exc, self._exc.__traceback__))
+        except BaseException:
+            pass
 
     cdef _require_done(self, str what):
         if not gr_g_done(&self.g):
