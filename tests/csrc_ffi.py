@@ -32,12 +32,11 @@ reports go, and shows it only for failing tests: hence TSan's log_path and, for 
 import importlib
 import os
 import sys
-import sysconfig
 import tempfile
 import threading
 from pathlib import Path
 
-import pytest
+from ft313 import require
 
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
 SOURCES = ["lock.c", "runq.c", "globalq.c", "timer.c", "park.c", "idle.c", "chan.c", "sched.c",
@@ -756,23 +755,9 @@ def _flags(var):
     return [f for f in os.environ.get(var, "").split() if f]
 
 
-def import_cffi():
-    """cffi; on free-threaded CPython 3.13, where cffi refuses to build, a skip of the
-    calling test module instead. Anywhere else a missing cffi is an error, not a skip."""
-    try:
-        import cffi
-    except ImportError:
-        if sysconfig.get_config_var("Py_GIL_DISABLED") and sys.version_info[:2] == (3, 13):
-            pytest.skip("cffi does not support free-threaded CPython 3.13: the tests that "
-                        "compile csrc through it run on the GIL build",
-                        allow_module_level=True)
-        raise
-    return cffi
-
-
 def build(tmpdir):
     """Compile the module into tmpdir and import it; returns (ffi, lib)."""
-    cffi = import_cffi()
+    cffi = require("cffi", "it refuses to build there")
 
     ffi = cffi.FFI()
     ffi.cdef(CDEF)

@@ -109,8 +109,10 @@ cdef int _wait_thread(gr_waitop *op, int64_t deadline) except -1:
     cdef gr_xwaiter *xw = w.xw
     cdef int r
     gr_xwaiter_prepare(xw)
+    cdef int woke = gr_wake_begin()  # the begin may hand over to a task parked on an M
     cdef int rc = gr_waitop_begin(op, &xw.g, GR_DEADLINE_NOW if deadline == GR_DEADLINE_NOW
                                   else GR_DEADLINE_NEVER)
+    gr_wake_end(woke)
     if rc == GR_WAIT_NOMEM:
         raise MemoryError()
     if rc != GR_WAIT_PARK:
