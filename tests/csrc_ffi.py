@@ -36,6 +36,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from ft313 import require
+
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
 SOURCES = ["lock.c", "runq.c", "globalq.c", "timer.c", "park.c", "idle.c", "chan.c", "sched.c",
            "wait.c", "ctimer.c", "throw.c", "netpoll.c", "netpoll_epoll.c"]
@@ -755,7 +757,7 @@ def _flags(var):
 
 def build(tmpdir):
     """Compile the module into tmpdir and import it; returns (ffi, lib)."""
-    import cffi
+    cffi = require("cffi", "it refuses to build there")
 
     ffi = cffi.FFI()
     ffi.cdef(CDEF)

@@ -50,18 +50,20 @@ def test_main_joining_a_task_that_sleeps_forever(grun):
 
 def test_join_cycle(grun):
     handles = {}
+    both = gr.Event()  # a and b may run on the other M before main has both handles
 
     def a():
-        gr.sleep(0)
+        both.wait()
         handles["b"].join()
 
     def b():
-        gr.sleep(0)
+        both.wait()
         handles["a"].join()
 
     def main():
         handles["a"] = gr.go(a)
         handles["b"] = gr.go(b)
+        both.set()
         handles["a"].join()
 
     with pytest.raises(gr.Deadlock) as ei:

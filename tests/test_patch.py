@@ -22,13 +22,15 @@ import warnings
 
 import pytest
 import requests
-import trustme
+from ft313 import require
 
 import goroutines as gr
 import goroutines.fdselect as gselect
 import goroutines.selectors as gselectors
 import goroutines.socket as gsocket
 import goroutines.ssl as gssl
+
+_NO_TRUSTME = "its cryptography ships only abi3 wheels"
 
 N = 20  # requests in flight at once
 
@@ -197,7 +199,7 @@ def test_requests_session_shared_by_tasks(patched, procs):
 @pytest.fixture(scope="module")
 def tls():
     """A throwaway CA, a server context for 127.0.0.1, and a CA bundle file for clients."""
-    ca = trustme.CA()
+    ca = require("trustme", _NO_TRUSTME).CA()
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
     with ca.cert_pem.tempfile() as cafile:
@@ -376,6 +378,7 @@ def test_tls_without_ssl_patching_blocks_but_works():
     """patch(ssl=False), ssl imported after it: TLS still works, through the stdlib's
     SSLSocket (which blocks the M). patch() imports ssl before it swaps socket.socket, so
     ssl's SSLSocket never builds on the cooperative socket without its wrappers."""
+    require("trustme", _NO_TRUSTME)
     code = (
         "import warnings; warnings.simplefilter('error')\n"
         "import goroutines as gr; gr.patch(ssl=False)\n"

@@ -1,4 +1,5 @@
 """Regression tests, each named after the failure it guards against."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -261,15 +262,19 @@ def test_random_cancellation_never_wedges_a_sync_primitive(procs, kind):
                 gr.gosched()
 
         tasks = [gr.go(worker) for _ in range(6)]
+        replaced = []
         for _ in range(400):
             i = rng.randrange(len(tasks))
             tasks[i].cancel()
+            replaced.append(tasks[i])
             tasks[i] = gr.go(worker)
             for _ in range(rng.randrange(4)):
                 gr.gosched()
         for t in tasks:
             t.cancel()
-        for t in tasks:
+        # Every task, the replaced ones too: a cancelled task may still be on its way out
+        # on another M (releasing what it holds), which a free-threaded build shows.
+        for t in tasks + replaced:
             with pytest.raises(gr.Cancelled):
                 t.join()
         free = [mu.try_lock(), sem.available == 2, rw.try_lock()]
@@ -373,9 +378,12 @@ def test_signal_handler_run_by_the_scheduler_sees_no_current_task():
     assert seen == dict.fromkeys(seen, "RuntimeError") and len(seen) == 13
 
 
-def test_finalizer_run_by_the_scheduler_sees_no_current_task(procs):
+def test_finalizer_run_by_the_scheduler_sees_no_current_task():
     # A finalizer that runs as the scheduler drops a finished task's arguments is outside
-    # any task: current() is None there and a blocking call raises RuntimeError.
+    # any task: current() is None there and a blocking call raises RuntimeError. One M:
+    # with two, the task may finish on the other one, and a free-threaded build then runs
+    # the finalizer on the thread that made the object (biased reference counting hands
+    # the last decref back to it), inside whichever task runs there.
     import goroutines as gr
 
     seen = {}
@@ -389,7 +397,7 @@ def test_finalizer_run_by_the_scheduler_sees_no_current_task(procs):
         gr.go(len, (Finalized(),)).join()
         return True
 
-    assert gr.run(main, procs=procs)
+    assert gr.run(main, procs=1)
     assert seen.pop("current") is None
     assert seen == dict.fromkeys(seen, "RuntimeError") and len(seen) == 13
 
@@ -507,3 +515,112 @@ def test_a_thread_spawning_in_a_loop_cannot_hold_shutdown_hostage():
     assert out.returncode == 0, out.stderr[-2000:]
     # A bound far above a run's few milliseconds: it catches the livelock, nothing finer.
     assert float(out.stdout) < 1.5, out.stdout
+
+
+def _run_child(code, env=None):
+    """Run code in a fresh interpreter: a crash there is a failure here, not the end of
+    the suite. Returns its stdout."""
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+        timeout=120, env=env,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+@pytest.mark.parametrize("procs", [1, 2])
+def test_a_task_parked_inside_a_critical_section_does_not_corrupt_the_threads_lock_chain(procs):
+    # Free-threaded builds: list(ch) holds the new list's critical section while ch's
+    # iterator parks. The switch to another greenlet left the thread's chain of critical
+    # sections pointing into the parked task's stack, which the next greenlets overwrote:
+    # "PyMutex_Unlock: unlocking mutex that is not locked", or a segfault.
+    out = _run_child(
+        f"""
+        import goroutines as gr
+        def main():
+            chans = [gr.Chan(k % 3) for k in range(8)]
+            readers = [gr.go(list, ch) for ch in chans]
+            for k in range(2000):
+                chans[k % 8].send(k)
+            for ch in chans:
+                ch.close()
+            return [t.join() for t in readers]
+        lists = gr.run(main, procs={procs})
+        print(lists == [list(range(k, 2000, 8)) for k in range(8)])
+        """
+    )
+    assert out.strip() == "True"
+
+
+def test_an_object_lock_is_free_while_the_task_holding_it_is_parked(procs):
+    # The other half of the same fix: a critical section is let go across the switch, as
+    # across a thread's detach, so another task can use the list meanwhile (before, the
+    # process aborted here).
+    out = _run_child(
+        f"""
+        import goroutines as gr
+        lst = ["before"]
+        def main():
+            ch = gr.Chan()
+            inside = gr.Event()
+            def items():
+                inside.set()
+                yield from ch  # parks inside lst.extend, which holds lst's critical section
+            t = gr.go(lst.extend, items())
+            inside.wait()
+            lst.append("meanwhile")
+            for v in (1, 2):
+                ch.send(v)
+            ch.close()
+            t.join()
+        gr.run(main, procs={procs})
+        print(lst)
+        """
+    )
+    assert out.strip() == "['before', 'meanwhile', 1, 2]"
+
+
+@pytest.mark.parametrize("procs", [1, 2])
+def test_run_waits_for_the_offload_thread_still_waking_its_task(procs):
+    # Free-threaded builds: blocking()'s thread readies the task, then unparks the task's
+    # M. In between, the task could finish, run() return and free the scheduler: the
+    # unpark read freed memory (a segfault in gr_ready's m_unpark). glibc's
+    # MALLOC_PERTURB_ and the allocations between runs make such a read crash at once.
+    out = _run_child(
+        f"""
+        import os
+        import goroutines as gr
+        n = 0
+        for _ in range(3000):
+            n += gr.run(gr.blocking, abs, -1, procs={procs})
+            junk = [os.urandom(64).hex() for _ in range(20)]
+        print(n)
+        """,
+        env={**os.environ, "MALLOC_PERTURB_": "165"},
+    )
+    assert out.strip() == "3000"
+
+
+@pytest.mark.parametrize("procs", [1, 2])
+def test_a_thread_that_wakes_a_task_and_exits_is_not_taken_for_a_deadlock(procs):
+    # The scheduler's deadlock verdict was made before on_deadlock looked for threads
+    # outside the runtime; a thread that set the Event and exited in between was missed,
+    # and run() raised Deadlock with main already woken (free-threaded builds, ~1 run in
+    # 10000).
+    out = _run_child(
+        f"""
+        import threading
+        import goroutines as gr
+        n = 0
+        for _ in range(3000):
+            ev = gr.Event()
+            th = threading.Thread(target=ev.set)
+            def main():
+                th.start()
+                return ev.wait()
+            n += gr.run(main, procs={procs})
+            th.join()
+        print(n)
+        """
+    )
+    assert out.strip() == "3000"

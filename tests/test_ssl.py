@@ -12,11 +12,13 @@ import ssl as std_ssl
 import threading
 
 import pytest
-import trustme
+from ft313 import require
 from test_socket import errno_after_close
 
 import goroutines as gr
 from goroutines import socket, ssl
+
+trustme = require("trustme", "its cryptography ships only abi3 wheels")
 
 LOCAL = ("127.0.0.1", 0)
 

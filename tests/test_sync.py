@@ -140,25 +140,32 @@ def test_rwmutex_writer_exclusive(procs):
     def main():
         rw = gr.RWMutex()
         state = {"readers": 0, "writers": 0, "bad": 0, "writes": 0}
+        # Readers share the RWMutex, so on a free-threaded build their counts change in
+        # parallel: a += there is a read and a write that another M can come between.
+        counts = threading.Lock()
+
+        def add(key, n):
+            with counts:
+                state[key] += n
 
         def writer():
             for _ in range(200):
                 with rw:
-                    state["writers"] += 1
+                    add("writers", 1)
                     if state["writers"] != 1 or state["readers"] != 0:
-                        state["bad"] += 1
+                        add("bad", 1)
                     gr.gosched()
-                    state["writes"] += 1
-                    state["writers"] -= 1
+                    add("writes", 1)
+                    add("writers", -1)
 
         def reader():
             for _ in range(200):
                 rw.rlock()
-                state["readers"] += 1
+                add("readers", 1)
                 if state["writers"] != 0:
-                    state["bad"] += 1
+                    add("bad", 1)
                 gr.gosched()
-                state["readers"] -= 1
+                add("readers", -1)
                 rw.runlock()
 
         tasks = [gr.go(writer) for _ in range(2)] + [gr.go(reader) for _ in range(4)]

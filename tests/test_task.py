@@ -117,11 +117,14 @@ def named_function():
 def test_name_is_the_qualified_name_of_the_function(grun, fn, name):
     def main():
         t = gr.go(fn) if fn is not abs else gr.go(fn, -1)
-        before = t.name
+        before, done = t.name, t.done()
         t.join()
-        return before
+        return before, done
 
-    assert grun(main) == name
+    before, done = grun(main)
+    # A free-threaded build at procs=2 may run t to completion on the other M first: a
+    # task that did not fail drops its function, and with it its name, when it finishes.
+    assert before == name or (before == "?" and done)
 
 
 def test_name_of_a_local_function_and_from_inside(grun):
@@ -130,10 +133,12 @@ def test_name_of_a_local_function_and_from_inside(grun):
 
     def main():
         t = gr.go(inner)
-        return t.name, t.join()
+        return t.name, t.done(), t.join()
 
     qual = inner.__qualname__
-    assert grun(main) == (qual, qual)
+    before, done, inside = grun(main)
+    assert inside == qual
+    assert before == qual or (before == "?" and done)  # see the test above
 
 
 def test_name_survives_failure(grun):
@@ -391,7 +396,8 @@ def test_finished_task_outcomes_outside_the_run(grun):
     def main():
         ok, bad, gone = gr.go(pow, 2, 3), gr.go(fail, KeyError("k")), gr.go(gr.sleep, 1000)
         ok.join()
-        bad.exception()
+        with pytest.raises(KeyError):  # retrieved: not reported when bad is freed
+            bad.join()
         gone.cancel()
         with pytest.raises(gr.Cancelled):
             gone.join()

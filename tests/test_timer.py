@@ -301,7 +301,10 @@ def _stop_race(receive_blocking, stopper):
                     if i == 1:
                         return
                     received[k] += i == 0
-                    gr.sleep(0.0002)  # parks: the other M stays free to steal work
+                    # Parks, long enough that an M runs dry now and then and steals (at
+                    # 0.2 ms, the hundred pollers a free-threaded M took kept it busy for
+                    # good, and go_elsewhere's task never moved).
+                    gr.sleep(0.001)
 
         receivers = [gr.go(receiver, k) for k in range(n)]
         stopped = stopper(timers)

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from ft313 import require
 from hypothesis import given, settings, strategies as st
 
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
@@ -50,7 +51,7 @@ int gr_topo_pin_self(const gr_cpuset *cpus);
 
 @pytest.fixture(scope="module")
 def mod(tmp_path_factory):
-    cffi = pytest.importorskip("cffi")
+    cffi = require("cffi", "it refuses to build there")
     ffi = cffi.FFI()
     ffi.cdef(CDEF)
     name = "_gr_topology_test"

@@ -1,5 +1,5 @@
 # The runtime's classes and park helpers, shared with the other extension modules.
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 from goroutines._csched cimport gr_g, gr_m, gr_sched, gr_waitop, greenlet
 
@@ -29,9 +29,12 @@ cdef class Runtime:
     cdef object outcome       # an exception run() raises instead of main's outcome
     cdef object lock
     cdef set m_idents         # thread ids of the Ms that have entered Python
+    cdef bint deadlock_armed  # a deadlock verdict found no outside thread (on_deadlock)
+    cdef uint64_t deadlock_ran  # ... when this many tasks had run
 
     cdef void abort(self, exc) noexcept
     cdef void on_deadlock(self) noexcept
+    cdef uint64_t executed(self) noexcept
     cdef void deadlock(self) noexcept
 
 

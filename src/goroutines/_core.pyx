@@ -35,7 +35,7 @@ cimport cython
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
-from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
 from libc.math cimport isnan
 from libc.string cimport memset
 
@@ -44,8 +44,89 @@ from goroutines._csched cimport *
 PyGreenlet_Import()
 
 cdef extern from "greenlet/greenlet.h":
-    # The same call with a borrowed pointer: see M.go_to_target.
-    object _switch_borrowed "PyGreenlet_Switch"(void *g, void *args, void *kwargs)
+    # The same call with a borrowed pointer and a raw result: see M.go_to_target.
+    PyObject *_switch_borrowed "PyGreenlet_Switch"(void *g, void *args, void *kwargs)
+
+cdef extern from *:
+    """
+    /* On a free-threaded build, the critical sections a thread holds (list(it) holds its
+       list's, for one) are a chain of records on its C stack, headed by
+       tstate->critical_section. A greenlet switch swaps C stacks, and greenlet before 3.5
+       leaves the chain alone: the next greenlet would push onto records that are no
+       longer there, and keep the suspended one's object locks held. So every switch
+       releases the chain as a thread detach does, and the resumed greenlet takes its own
+       back (CPython exports these two for PyEval_SaveThread/RestoreThread's sake). */
+    #ifdef Py_GIL_DISABLED
+    PyAPI_FUNC(void) _PyCriticalSection_SuspendAll(PyThreadState *tstate);
+    PyAPI_FUNC(void) _PyCriticalSection_Resume(PyThreadState *tstate);
+
+    static inline uintptr_t gr_cs_suspend(void)
+    {
+        PyThreadState *ts = PyThreadState_GET();
+        uintptr_t chain = ts->critical_section;
+        if (chain != 0) {
+            _PyCriticalSection_SuspendAll(ts);
+            chain = ts->critical_section;  /* now tagged inactive */
+            ts->critical_section = 0;
+        }
+        return chain;
+    }
+
+    static inline void gr_cs_resume(uintptr_t chain)
+    {
+        if (chain != 0) {
+            PyThreadState *ts = PyThreadState_GET();
+            ts->critical_section = chain;
+            _PyCriticalSection_Resume(ts);
+        }
+    }
+    #else
+    #define gr_cs_suspend() ((uintptr_t)0)
+    #define gr_cs_resume(chain) ((void)(chain))
+    #endif
+    """
+    uintptr_t gr_cs_suspend() noexcept
+    void gr_cs_resume(uintptr_t chain) noexcept
+
+cdef extern from *:
+    """
+    #include <sched.h>
+    #include <stdatomic.h>
+
+    /* A wake-up from a thread that is not an M (an offload thread whose call returned, a
+       plain thread setting an Event or cancelling a task) ends in the woken G's M, which
+       it unparks after the G is already in that M's inbox. Meanwhile the M may run the G,
+       and the run end and free the scheduler: the waker would then unpark freed memory.
+       On a GIL build the waker holds the GIL throughout, so the run cannot end meanwhile;
+       without the GIL, such wakes are counted, and a scheduler is freed only once none
+       is in flight. An M needs no count: run() joins every M before the free. */
+    static _Atomic(long) gr_foreign_wakes;
+
+    static inline int gr_wake_begin(void)
+    {
+        if (gr_m_current() != NULL)
+            return 0;
+        atomic_fetch_add(&gr_foreign_wakes, 1);
+        return 1;
+    }
+
+    static inline void gr_wake_end(int counted)
+    {
+        if (counted)
+            atomic_fetch_sub(&gr_foreign_wakes, 1);
+    }
+
+    /* Called with the scheduler unreachable: a wake that begins later finds none of its
+       Gs waiting. Wakes are short C calls, so this hardly ever waits. */
+    static inline void gr_wakes_quiesce(void)
+    {
+        while (atomic_load(&gr_foreign_wakes) != 0)
+            sched_yield();
+    }
+    """
+    int gr_wake_begin() noexcept nogil
+    void gr_wake_end(int counted) noexcept nogil
+    void gr_wakes_quiesce() noexcept nogil
 
 cdef extern from "Python.h":
     int PyThreadState_SetAsyncExc(unsigned long id, object exc)
@@ -96,6 +177,9 @@ class Deadlock(RuntimeError):
 
 
 cdef Runtime _rt = None
+# Guards _rt: without the GIL, a thread that read the pointer could lose the object to
+# run()'s end before its incref. Held only to copy the reference (_current_rt, _set_rt).
+cdef gr_lock _rt_lock
 # The channel and function timers (ctimer.h): one heap for the process, opened and closed
 # by each run, so that a timer's record can outlive the run that armed it.
 cdef gr_ctimers _ctimers
@@ -129,8 +213,10 @@ cdef class Task:
     @property
     def name(self) -> str:
         """The qualified name of the task's function (while it is known)."""
-        if self._name is None and self.fn is not None:
-            return _fn_name(self.fn)
+        with cython.critical_section(self):  # the task's M clears fn when it finishes
+            fn = self.fn
+        if self._name is None and fn is not None:
+            return _fn_name(fn)
         return self._name or "?"
 
     @property
@@ -164,7 +250,10 @@ cdef class Task:
         it is parked), and again at every park point after that: a cancelled task stays
         cancelled. A task that never ran is dropped without running. Returns False if it
         had already finished. Safe from any thread."""
-        return gr_g_cancel(&self.g)
+        cdef int w = gr_wake_begin()
+        cdef bint cancelled = gr_g_cancel(&self.g)
+        gr_wake_end(w)
+        return cancelled
 
     def join(self, timeout=None):
         """Wait for the task and return its result, or re-raise its exception.
@@ -203,13 +292,17 @@ cdef class Task:
         PyObject_GC_UnTrack(<PyObject *>self)
 
     def __del__(self):
-        if self._exc is not None and not self.retrieved and not isinstance(self._exc, Cancelled):
-            try:
+        if self._exc is None or self.retrieved:
+            return
+        # A finalizer must not raise. At interpreter exit the module's globals may already
+        # be cleared (Cancelled is None then: a free-threaded build frees tasks that late).
+        try:
+            if not isinstance(self._exc, Cancelled):
                 _log.error("exception in goroutines task %d (%s) was never retrieved",
-                              self.g.id, self.name,
-                              exc_info=(type(self._exc), self._exc, self._exc.__traceback__))
-            except BaseException:
-                pass  # a finalizer must not raise (the interpreter may be shutting down)
+                           self.g.id, self.name,
+                           exc_info=(type(self._exc), self._exc, self._exc.__traceback__))
+        except BaseException:
+            pass
 
     cdef _require_done(self, str what):
         if not gr_g_done(&self.g):
@@ -325,9 +418,17 @@ cdef class M:
         A suspended greenlet that kept the greenlet it switched to would keep it alive
         after it died, and a dead greenlet keeps its parent: with workers that end into
         the task they resume, that grew into one chain of dead greenlets per cancelled
-        task, freed recursively (a C stack overflow at 50k tasks)."""
-        _switch_borrowed(<PyObject *>self.target, NULL, NULL)
+        task, freed recursively (a C stack overflow at 50k tasks).
+
+        Every switch of the runtime goes through here, so this is where a greenlet's
+        critical sections (free-threaded builds) are let go and taken back."""
+        cdef uintptr_t cs = gr_cs_suspend()
+        cdef PyObject *r = _switch_borrowed(<PyObject *>self.target, NULL, NULL)
         gr_asan_after_switch()
+        gr_cs_resume(cs)
+        if r == NULL:
+            return -1
+        Py_DECREF(<object>r)
         self.target = None  # we are running again: whoever switched here is done with it
         return 0
 
@@ -531,7 +632,10 @@ cdef void _finish(M m, Task t, object result, object exc) noexcept:
         PyObject_GC_Track(<PyObject *>t)
     elif result is not None and PyObject_GC_IsTracked(result):
         PyObject_GC_Track(<PyObject *>t)
-    t.fn = None
+    # name, from any thread, reads fn: without the GIL, a plain read could lose the
+    # function to this drop before its incref.
+    with cython.critical_section(t):
+        t.fn = None
     t.args = None
     t.kwargs = None
     t.glet = None
@@ -667,6 +771,8 @@ cdef class Runtime:
 
     def __dealloc__(self):
         if self.s != NULL:
+            with nogil:
+                gr_wakes_quiesce()
             gr_sched_free(self.s)
             self.s = NULL
 
@@ -694,12 +800,35 @@ cdef class Runtime:
         thread outside the runtime still could (Event.set(), close(), cancel(), go(), ...
         are safe from any thread), so while one is alive the report is put off and checked
         again later; the rule is Go's with cgo threads. sys._current_frames() lists the
-        threads that are really alive (threading.enumerate() keeps stale dummy threads)."""
+        threads that are really alive (threading.enumerate() keeps stale dummy threads).
+
+        The verdict comes from a check made before this call, and such a thread may have
+        woken a task and exited in between (without the GIL nothing orders the two; with
+        it, the window is only narrower). So finding no such thread only arms the report:
+        it is made when the next verdict, which the scheduler reaches after this call,
+        finds that no task has run since."""
+        cdef uint64_t ran
         others = set(sys._current_frames()) - self.m_idents - _offload_idents
         if others:
+            self.deadlock_armed = False
             gr_sched_defer_deadlock(self.s, gr_nanotime() + _DEADLOCK_RECHECK_NS)
-        else:
+            return
+        ran = self.executed()
+        if self.deadlock_armed and self.deadlock_ran == ran:
             self.deadlock()
+        else:
+            self.deadlock_armed = True
+            self.deadlock_ran = ran
+
+    cdef uint64_t executed(self) noexcept:
+        """Tasks run or resumed so far, on every P."""
+        cdef gr_pstats_snapshot snap
+        cdef uint64_t n = 0
+        cdef int i
+        for i in range(self.nprocs):
+            gr_sched_pstats(self.s, i, &snap)
+            n += snap.executed
+        return n
 
     cdef void deadlock(self) noexcept:
         cdef list parked = []
@@ -760,7 +889,6 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
             return sum(t.join() for t in [gr.go(abs, -i) for i in range(10)])
         assert gr.run(main) == 45
     """
-    global _rt
     _check_not_forked()
     _check_fn(main, "run")
     cdef int n = _resolve_procs(procs)
@@ -797,7 +925,7 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
             gr_sched_set_node(rt.s, i, places[i][0])
             m.cpus = places[i][1]
             rt.ms.append(m)
-        _rt = rt
+        _set_rt(rt)
         m = rt.ms[0]
         rt.main = _new_task(rt, m, main, args, kwargs)
         gr_spawn_pinned(m.cm, &rt.main.g)  # main runs on this thread: signal.signal() works
@@ -815,7 +943,7 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
         _drop_timers()
         if saved_affinity is not None:
             os.sched_setaffinity(0, saved_affinity)
-        _rt = None
+        _set_rt(None)
         if rt is not None and rt.s != NULL:
             # A go() from a thread outside the runtime may still hold rt: its spawn is
             # refused since the run began to close (closed here too if it never started),
@@ -830,6 +958,23 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
             rt.main.retrieved = True
         raise rt.outcome
     return rt.main.result()
+
+
+cdef Runtime _current_rt():
+    """The running Runtime, or None (a strong reference, safe from any thread)."""
+    cdef Runtime rt
+    gr_lock_acquire(&_rt_lock)
+    rt = _rt
+    gr_lock_release(&_rt_lock)
+    return rt
+
+
+cdef void _set_rt(Runtime rt) noexcept:
+    global _rt
+    gr_lock_acquire(&_rt_lock)
+    old = _rt  # dropped after the lock: the lock is never held while code may run
+    _rt = rt
+    gr_lock_release(&_rt_lock)
 
 
 cdef void _drain_external(Runtime rt) noexcept:
@@ -869,7 +1014,7 @@ def go(fn, *args, **kwargs) -> Task:
         t = _new_task(m.rt, m, fn, args, kwargs)
         gr_spawn(m.cm, &t.g)
         return t
-    cdef Runtime rt = _rt
+    cdef Runtime rt = _current_rt()
     if rt is None:
         raise RuntimeError("go() must be called under goroutines.run()")
     t = _new_task(rt, None, fn, args, kwargs)
@@ -936,7 +1081,7 @@ def current():
 
 cdef Runtime _active(str what):
     _check_not_forked()
-    cdef Runtime rt = _rt
+    cdef Runtime rt = _current_rt()
     if rt is None:
         raise RuntimeError(f"{what}() must be called under goroutines.run()")
     return rt

@@ -38,6 +38,10 @@ cdef extern from "stats.h" nogil:
 
 
 cdef extern from "lock.h" nogil:
+    ctypedef struct gr_lock:
+        pass
+    void gr_lock_acquire(gr_lock *l)
+    void gr_lock_release(gr_lock *l)
     int64_t gr_nanotime()
 
 

@@ -31,7 +31,9 @@ cdef class _Call:
         except BaseException as e:
             self.exc = e
         self.fn = self.args = self.kwargs = None
+        cdef int w = gr_wake_begin()
         gr_latch_add(&self.done, -1)
+        gr_wake_end(w)
 
 
 class _Pool:

@@ -61,7 +61,10 @@ cdef int _timer_poll(gr_ctimer *tm, int64_t now) except -1:
         return 0
     cdef object v = when / 1e9
     Py_INCREF(v)
-    if gr_ctimer_run(&_ctimers, tm, now, <void *>v) != GR_CTIMER_SENT:
+    cdef int w = gr_wake_begin()  # the value may go to a receiver parked on an M: a wake
+    cdef int rc = gr_ctimer_run(&_ctimers, tm, now, <void *>v)
+    gr_wake_end(w)
+    if rc != GR_CTIMER_SENT:
         Py_DECREF(v)
     return 0
 
@@ -106,8 +109,10 @@ cdef int _wait_thread(gr_waitop *op, int64_t deadline) except -1:
     cdef gr_xwaiter *xw = w.xw
     cdef int r
     gr_xwaiter_prepare(xw)
+    cdef int woke = gr_wake_begin()  # the begin may hand over to a task parked on an M
     cdef int rc = gr_waitop_begin(op, &xw.g, GR_DEADLINE_NOW if deadline == GR_DEADLINE_NOW
                                   else GR_DEADLINE_NEVER)
+    gr_wake_end(woke)
     if rc == GR_WAIT_NOMEM:
         raise MemoryError()
     if rc != GR_WAIT_PARK:
@@ -298,7 +303,10 @@ cdef class Chan:
     def close(self) -> None:
         """Close the channel: parked receivers and senders wake with ChanClosed, buffered
         values can still be received. Closing twice raises ChanClosed. Safe from any thread."""
-        if gr_chan_close(self.c) != 0:
+        cdef int w = gr_wake_begin()
+        cdef int rc = gr_chan_close(self.c)
+        gr_wake_end(w)
+        if rc != 0:
             raise ChanClosed("close of closed channel")
 
     @property
@@ -523,7 +531,10 @@ cdef class Mutex:
 
     def unlock(self) -> None:
         """Release the lock (any task may). Unlocking an unlocked Mutex raises RuntimeError."""
-        if gr_sema_release(&self.s) != 0:
+        cdef int w = gr_wake_begin()
+        cdef int rc = gr_sema_release(&self.s)
+        gr_wake_end(w)
+        if rc != 0:
             raise RuntimeError("unlock of unlocked Mutex")
 
     def locked(self) -> bool:
@@ -559,7 +570,10 @@ cdef class Semaphore:
         return _acquire(GR_OP_SEMA, &self.s, timeout, PARK_SEMAPHORE)
 
     def release(self) -> None:
-        if gr_sema_release(&self.s) != 0:
+        cdef int w = gr_wake_begin()
+        cdef int rc = gr_sema_release(&self.s)
+        gr_wake_end(w)
+        if rc != 0:
             raise ValueError("Semaphore released more times than it was acquired")
 
     @property
@@ -612,11 +626,17 @@ cdef class WaitGroup:
             _latch_error(GR_LATCH_OVERFLOW, n)
         if n < -_INT64_MAX:
             _latch_error(GR_LATCH_NEGATIVE, n)
-        _latch_error(gr_latch_add(&self.l, n), n)
+        cdef int w = gr_wake_begin()
+        cdef int rc = gr_latch_add(&self.l, n)
+        gr_wake_end(w)
+        _latch_error(rc, n)
 
     def done(self) -> None:
         """Decrement the counter by one."""
-        _latch_error(gr_latch_add(&self.l, -1), -1)
+        cdef int w = gr_wake_begin()
+        cdef int rc = gr_latch_add(&self.l, -1)
+        gr_wake_end(w)
+        _latch_error(rc, -1)
 
     def wait(self, timeout=None) -> bool:
         """Park until the counter is zero; False if ``timeout`` seconds pass first."""
@@ -643,7 +663,9 @@ cdef class Event:
         gr_latch_init(&self.l, 1)
 
     def set(self) -> None:
+        cdef int w = gr_wake_begin()
         gr_latch_add(&self.l, -1)  # already set: the latch refuses to go below zero
+        gr_wake_end(w)
 
     def clear(self) -> None:
         gr_latch_reset(&self.l)
@@ -685,11 +707,17 @@ cdef class RWMutex:
         return gr_rwmutex_rlock(&self.rw, NULL, GR_DEADLINE_NOW) == GR_WAIT_OK
 
     def unlock(self) -> None:
-        if gr_rwmutex_unlock(&self.rw) != 0:
+        cdef int w = gr_wake_begin()
+        cdef int rc = gr_rwmutex_unlock(&self.rw)
+        gr_wake_end(w)
+        if rc != 0:
             raise RuntimeError("unlock of unlocked RWMutex")
 
     def runlock(self) -> None:
-        if gr_rwmutex_runlock(&self.rw) != 0:
+        cdef int w = gr_wake_begin()
+        cdef int rc = gr_rwmutex_runlock(&self.rw)
+        gr_wake_end(w)
+        if rc != 0:
             raise RuntimeError("runlock of RWMutex not held for reading")
 
     def rlocker(self):

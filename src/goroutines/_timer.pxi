@@ -33,7 +33,7 @@ cdef int64_t _deadline_in(int64_t ns) noexcept:
 cdef void _kick() noexcept:
     """A timer became the earliest from outside the scheduler: an idle M must shorten its
     park (sched.h's gr_sched_wakep)."""
-    cdef Runtime rt = _rt
+    cdef Runtime rt = _current_rt()
     if rt is not None and rt.s != NULL:
         gr_sched_wakep(rt.s)
 
@@ -150,7 +150,7 @@ cdef class Ticker:
         tk.stop()
     """
     cdef readonly Chan chan
-    cdef readonly object interval
+    cdef object _interval
     cdef object __weakref__
 
     def __init__(self, interval):
@@ -160,7 +160,14 @@ cdef class Ticker:
         cdef Chan ch = _timer_chan()
         _timer_reset(ch.timer, _deadline_in(period), period, None)
         self.chan = ch
-        self.interval = interval
+        self._interval = interval
+
+    @property
+    def interval(self):
+        """The period in seconds, as last given to Ticker() or reset()."""
+        with cython.critical_section(self):  # reset() may replace it from another thread
+            interval = self._interval
+        return interval
 
     cdef gr_ctimer *rec(self) except NULL:
         if self.chan is None:
@@ -177,7 +184,8 @@ cdef class Ticker:
         cdef gr_ctimer *tm = self.rec()
         cdef int64_t period = _period_ns(interval)
         _timer_reset(tm, _deadline_in(period), period, None)
-        self.interval = interval
+        with cython.critical_section(self):  # read from any thread (interval)
+            self._interval = interval
 
 
 cdef int _fire_timers(M m) except -1:
