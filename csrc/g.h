@@ -49,7 +49,7 @@ typedef struct gr_waiter {
     struct gr_waiter *next, *prev;
     void *elem;          /* the value handed over (channels) */
     int32_t idx;         /* select: the case's index */
-    uint32_t ok;         /* channels: 0 when woken by close */
+    uint32_t ok;         /* channels and fd waits: 0 when woken by close */
     uint32_t linked;
     uint32_t success;    /* set by the waker that completed this waiter's operation */
 } gr_waiter;
@@ -80,6 +80,7 @@ typedef enum gr_wait_result {
     GR_WAIT_TIMEOUT,     /* the deadline came first (deadline 0: nothing was ready) */
     GR_WAIT_CANCELLED,   /* end only: woken by gr_g_cancel before anything completed */
     GR_WAIT_NOMEM,       /* begin only: out of memory, nothing queued */
+    GR_WAIT_BUSY,        /* begin only: another G already waits in that slot (netpoll.h) */
 } gr_wait_result;
 
 /* Deadlines are absolute gr_nanotime() values, or one of these. */

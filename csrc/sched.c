@@ -131,6 +131,7 @@ void gr_sched_free(gr_sched *s)
 
 void gr_sched_set_node(gr_sched *s, int p, int node) { s->ps[p].node = node; }
 void gr_sched_set_ctimers(gr_sched *s, gr_ctimers *h) { s->ctimers = h; }
+void gr_sched_set_netpoll(gr_sched *s, gr_netpoll *np) { s->netpoll = np; }
 gr_m *gr_sched_m(gr_sched *s, int i) { return &s->ms[i]; }
 
 static uint32_t fastrand(gr_m *m)
@@ -167,12 +168,23 @@ void gr_g_init(gr_m *m, gr_g *g, void *obj)
 
 /* ---- waking Ms ---------------------------------------------------------------------- */
 
+/* Wake m, wherever it sleeps: on its futex word, or blocked in the poller. seq_cst on both
+ * sides: the unpark's exchange, then the load of in_poll here; the poller's store of
+ * in_poll, then its look at the park word (poll_idle). Either this sees in_poll and breaks
+ * the poll, or the poller sees NOTIFIED and does not block. */
+static void m_unpark(gr_m *m)
+{
+    gr_park_unpark(&m->park);
+    if (atomic_load(&m->in_poll))
+        gr_netpoll_break(m->sched->netpoll);
+}
+
 /* Wake one idle M to look for work, unless one is already searching (idle.h). */
 static void wakep(gr_sched *s)
 {
     int id = gr_idle_wake_one(&s->idle);
     if (id >= 0)
-        gr_park_unpark(&s->ms[id].park);
+        m_unpark(&s->ms[id]);
 }
 
 void gr_sched_wakep(gr_sched *s) { wakep(s); }
@@ -217,7 +229,7 @@ void gr_ready(gr_g *g, int next)
         /* release: publishes g (and what the waker handed it) to drain_inbox. */
     } while (!atomic_compare_exchange_weak_explicit(&p->inbox, &head, g, memory_order_release,
                                                     memory_order_relaxed));
-    gr_park_unpark(&owner->park);
+    m_unpark(owner);
 }
 
 int gr_g_wake(gr_g *g, uint32_t reason, int next)
@@ -537,6 +549,23 @@ static int spin_for_work(gr_m *m)
 
 enum { PARK_RETRY, PARK_DEADLOCK, PARK_INTR };
 
+/* The idle M that won gr_netpoll_try_block sleeps in the poller instead of on its futex
+ * word, so that fd events need no other thread. Returns a GR_PARK_* code. */
+static int poll_idle(gr_m *m, int64_t timeout)
+{
+    gr_netpoll *np = m->sched->netpoll;
+    int rc = GR_PARK_WOKEN;
+    atomic_store(&m->in_poll, 1);
+    /* An unpark that came before in_poll was set: do not block (see m_unpark). */
+    uint32_t notified = GR_PARK_NOTIFIED;
+    if (!atomic_compare_exchange_strong(&m->park.state, &notified, GR_PARK_EMPTY) &&
+        gr_netpoll_block(np, timeout) < 0)
+        rc = GR_PARK_INTR;
+    atomic_store(&m->in_poll, 0);
+    gr_netpoll_unblock(np);
+    return rc;
+}
+
 static int park_idle(gr_m *m)
 {
     gr_sched *s = m->sched;
@@ -548,7 +577,8 @@ static int park_idle(gr_m *m)
     int64_t recheck = -1;
     if (atomic_load(&s->idle.nmidle) == s->nprocs && !gr_sched_closing(s) &&
         atomic_load(&s->ntimers) == 0 && gr_ctimers_earliest(s->ctimers) == INT64_MAX &&
-        atomic_load(&s->nexternal) == 0 && !work_anywhere(s, m) && gr_sched_live(s) > 0) {
+        atomic_load(&s->nexternal) == 0 && gr_netpoll_nwait(s->netpoll) == 0 &&
+        !work_anywhere(s, m) && gr_sched_live(s) > 0) {
         /* relaxed: a stale deferral only moves the report by one recheck period. */
         int64_t until = atomic_load_explicit(&s->deadlock_defer_until, memory_order_relaxed);
         int64_t now = gr_nanotime();
@@ -565,7 +595,11 @@ static int park_idle(gr_m *m)
     int rc = GR_PARK_WOKEN;
     if (!work_for(s, m) && !closing_unseen(m)) {
         GR_STAT_INC(m->p->stats.mparks);
-        rc = gr_park_wait(&m->park, until_deadline(m, recheck));
+        int64_t timeout = until_deadline(m, recheck);
+        if (gr_netpoll_nwait(s->netpoll) > 0 && gr_netpoll_try_block(s->netpoll))
+            rc = poll_idle(m, timeout);
+        else
+            rc = gr_park_wait(&m->park, timeout);
     }
     pthread_mutex_lock(&s->idle.mu);
     gr_idle_remove_locked(&s->idle, m->id);
@@ -630,6 +664,16 @@ void gr_sched_backoff(gr_m *m)
 
 /* ---- the scheduling decision ---------------------------------------------------------- */
 
+/* Tasks wait on fds, no M is blocked in the poller, and nobody has polled for a while: a
+ * busy M polls, or fds would wait behind tasks that keep its queues full (Go's sysmon). */
+static int netpoll_stale(gr_sched *s)
+{
+    gr_netpoll *np = s->netpoll;
+    return gr_netpoll_nwait(np) > 0 && !atomic_load(&np->blocked) &&
+           gr_nanotime() - atomic_load_explicit(&np->lastpoll, memory_order_relaxed) >
+               GR_NETPOLL_STALE_NS;
+}
+
 int gr_sched_next(gr_m *m, gr_g **out)
 {
     gr_sched *s = m->sched;
@@ -640,7 +684,13 @@ int gr_sched_next(gr_m *m, gr_g **out)
     }
     if (ctimers_due(m))
         return GR_NEXT_TIMERS;
+    if (m->p->schedtick % GR_FAIR_TICKS == 0 && netpoll_stale(s))
+        gr_netpoll_poll(s->netpoll);
     if ((g = next_local(m)))
+        goto found;
+    /* Out of local work: the network first (Go's findRunnable), a task pinned here may be
+     * ready. Waiters of other Ms go to their inboxes. */
+    if (gr_netpoll_nwait(s->netpoll) > 0 && gr_netpoll_poll(s->netpoll) > 0 && (g = next_local(m)))
         goto found;
     if (leave_shared_work(m))
         return shared_work(s, m) ? GR_NEXT_BACKOFF : GR_NEXT_NONE;
@@ -711,7 +761,7 @@ void gr_sched_close(gr_sched *s)
     gr_globalq_close(&s->gq);
     atomic_store(&s->closing, 1);
     for (int i = 0; i < s->nprocs; i++)
-        gr_park_unpark(&s->ms[i].park);
+        m_unpark(&s->ms[i]);
 }
 
 void gr_sched_defer_deadlock(gr_sched *s, int64_t until)

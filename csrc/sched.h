@@ -17,9 +17,11 @@
  *                 stack drained by the owner, and the owner M is unparked.
  *
  * Order of a scheduling decision (gr_sched_next): due channel timers (ctimer.h), reported
- * to the caller, which fires them holding the GIL; expired timers; every 61 ticks one G from
- * the global queue; runnext (at most 3 in a row); every 61 ticks the ready queue first;
- * the ring; the ready queue; the global queue (a batch); stealing; parking.
+ * to the caller, which fires them holding the GIL; every 61 ticks a poll of the network if
+ * nobody has polled for 10 ms; expired timers; every 61 ticks one G from the global queue;
+ * runnext (at most 3 in a row); every 61 ticks the ready queue first; the ring; the ready
+ * queue; a non-blocking poll of the network (netpoll.h); the global queue (a batch);
+ * stealing; parking, in the poller if tasks wait on fds and no other M is in it.
  *
  * Invariants:
  *   - A G is on at most one queue, and is readied at most once per wait (g.h's claim).
@@ -29,7 +31,8 @@
  *     that keeps catching Cancelled past the shutdown grace period, which the Python
  *     layer finishes as cancelled and never resumes (docs/design.md).
  *   - Deadlock: every M idle, no G queued anywhere, no timer (nor channel timer that can
- *     fire), no offloaded call, and G's still alive. Only the last M to go idle can see that, under the idle lock.
+ *     fire), no offloaded call, no G waiting on an fd, and G's still alive. Only the last
+ *     M to go idle can see that, under the idle lock.
  *
  * Build note: this file shadows the system <sched.h> (which <pthread.h> includes) if csrc is
  * put on the -I path; compile with -iquote csrc instead.
@@ -45,6 +48,7 @@
 #include "globalq.h"
 #include "gqueue.h"
 #include "idle.h"
+#include "netpoll.h"
 #include "park.h"
 #include "runq.h"
 #include "stats.h"
@@ -87,6 +91,9 @@ struct gr_m {
     int gil_contended;
     uint32_t nbackoff;  /* back-offs in a row while contended */
     uint32_t nshort;    /* short GIL waits in a row */
+    /* 1 while this M is blocked in the poller: whoever unparks it must break the poll
+     * too (m_unpark in sched.c). seq_cst, paired with the park word (see there). */
+    _Atomic uint32_t in_poll;
     void *obj;          /* the Cython M object */
     gr_m_body body;
     pthread_t thread;
@@ -102,6 +109,7 @@ struct gr_sched {
     gr_globalq gq;
     gr_idle idle;
     gr_ctimers *ctimers;           /* the runtime's channel timers (set before any M runs) */
+    gr_netpoll *netpoll;           /* the process's poller (set before any M runs) */
     _Atomic uint64_t ext_spawned;  /* spawned from threads that are not Ms */
     _Atomic int64_t ntimers;       /* armed timers on all Ps (deadlock detection) */
     _Atomic int64_t nexternal;     /* offloaded calls in flight (deadlock detection) */
@@ -128,6 +136,7 @@ void gr_sched_free(gr_sched *s);
 void gr_sched_set_node(gr_sched *s, int p, int node);
 gr_m *gr_sched_m(gr_sched *s, int i);
 void gr_sched_set_ctimers(gr_sched *s, gr_ctimers *h);
+void gr_sched_set_netpoll(gr_sched *s, gr_netpoll *np);
 
 /* The M of the calling thread (thread-local), or NULL on threads that are not Ms. */
 void gr_m_bind(gr_m *m);

@@ -24,6 +24,10 @@ static int begin(gr_waitop *op, gr_g *self, int64_t deadline)
         return gr_chan_recv(op->obj, self, &op->elem, deadline);
     case GR_OP_SELECT:
         return gr_select(op->obj, op->ncases, op->pollorder, op->ws, self, deadline, &op->fired);
+    case GR_OP_FDREAD:
+        return gr_pollfd_wait_begin(op->netpoll, op->obj, op->seq, GR_POLL_READ, self, deadline);
+    case GR_OP_FDWRITE:
+        return gr_pollfd_wait_begin(op->netpoll, op->obj, op->seq, GR_POLL_WRITE, self, deadline);
     }
     return GR_WAIT_NOMEM; /* unreachable for a valid kind; nothing was queued */
 }
@@ -83,6 +87,10 @@ static int end(gr_waitop *op, gr_g *self)
         return gr_chan_recv_end(op->obj, self, &op->elem);
     case GR_OP_SELECT:
         return gr_select_end(op->obj, op->ncases, op->ws, self, &op->fired);
+    case GR_OP_FDREAD:
+        return gr_pollfd_wait_end(op->netpoll, op->obj, GR_POLL_READ, self);
+    case GR_OP_FDWRITE:
+        return gr_pollfd_wait_end(op->netpoll, op->obj, GR_POLL_WRITE, self);
     }
     return GR_WAIT_CANCELLED; /* unreachable: begin refused any other kind */
 }

@@ -19,6 +19,7 @@
 #include "chan.h"
 #include "ctimer.h"
 #include "g.h"
+#include "netpoll.h"
 #include "sync.h"
 
 typedef enum gr_waitop_kind {
@@ -31,6 +32,8 @@ typedef enum gr_waitop_kind {
     GR_OP_SEND,      /* obj: gr_chan; elem: the value, an owned reference */
     GR_OP_RECV,      /* obj: gr_chan; elem: out, the value received */
     GR_OP_SELECT,    /* obj: the gr_selcase array; ncases, pollorder, ws; fired: out */
+    GR_OP_FDREAD,    /* obj: gr_pollfd; netpoll, seq */
+    GR_OP_FDWRITE,   /* obj: gr_pollfd; netpoll, seq */
 } gr_waitop_kind;
 
 /* How a cancel reaches a wait. Unshielded, the Python layer raises Cancelled. A shielded
@@ -56,6 +59,9 @@ typedef struct gr_waitop {
     gr_ctimers *ctimers;
     gr_ctimer **timers;
     uint32_t ntimers;
+    /* fd waits: the poller and the descriptor's seq when the handle was taken. */
+    uint32_t seq;
+    gr_netpoll *netpoll;
 } gr_waitop;
 
 /* A gr_wait_result: OK, CLOSED, TIMEOUT, NOMEM, or PARK (park, then gr_waitop_end). */

@@ -38,7 +38,7 @@ from pathlib import Path
 
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
 SOURCES = ["lock.c", "runq.c", "globalq.c", "timer.c", "park.c", "idle.c", "chan.c", "sched.c",
-           "wait.c", "ctimer.c", "throw.c"]
+           "wait.c", "ctimer.c", "throw.c", "netpoll.c", "netpoll_epoll.c"]
 MODULE = "_grcsrc_test"
 
 CDEF = """

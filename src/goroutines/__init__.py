@@ -12,6 +12,7 @@ tasks on greenlets across OS threads::
     print(gr.run(main))
 """
 from goroutines._core import (
+    BusyResourceError,
     Cancelled,
     Chan,
     ChanClosed,
@@ -34,6 +35,7 @@ from goroutines._core import (
     current,
     go,
     gosched,
+    notify_closing,
     num_tasks,
     procs,
     run,
@@ -41,9 +43,12 @@ from goroutines._core import (
     sleep,
     stats,
     topology,
+    wait_readable,
+    wait_writable,
 )
 
 __all__ = [
+    "BusyResourceError",
     "Cancelled",
     "Chan",
     "ChanClosed",
@@ -66,6 +71,7 @@ __all__ = [
     "current",
     "go",
     "gosched",
+    "notify_closing",
     "num_tasks",
     "procs",
     "run",
@@ -73,4 +79,6 @@ __all__ = [
     "sleep",
     "stats",
     "topology",
+    "wait_readable",
+    "wait_writable",
 ]

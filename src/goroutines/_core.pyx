@@ -5,7 +5,7 @@
 # the C wrapper a Task * return type, and CPython calls it through a pointer to a function
 # returning PyObject *, which is undefined behaviour that -fsanitize=function reports.)
 """The runtime: tasks, the Ms' worker greenlets, run() and go(), and (included below)
-channels and sync, the offload pool and the topology.
+channels and sync, the offload pool, waits on file descriptors and the topology.
 
 This is the one extension module of goroutines: csrc is linked once, into it, so there is
 exactly one copy of the scheduler's state (the thread-local current M among it) in the
@@ -102,7 +102,7 @@ cdef gr_ctimers _ctimers
 gr_ctimers_init(&_ctimers)
 _PARK_REASONS = ("", "join", "sleep", "chan send", "chan receive", "select", "mutex",
                  "semaphore", "waitgroup", "event", "rwmutex read", "rwmutex write",
-                 "blocking call")
+                 "blocking call", "fd read", "fd write")
 _run_lock = threading.Lock()
 # Set in a child process forked while run() was running (see _after_fork_in_child).
 cdef bint _forked = False
@@ -512,6 +512,7 @@ cdef void _exit_forked_child(str who, object exc) noexcept:
 
 def _after_fork_in_child():
     global _forked
+    gr_netpoll_after_fork(&_netpoll)  # the epoll instance is the parent's
     if _rt is not None:
         _forked = True  # written before any other thread exists in the child
 
@@ -778,6 +779,7 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
             raise MemoryError()
         rt.nprocs = n
         gr_sched_set_ctimers(rt.s, &_ctimers)
+        gr_sched_set_netpoll(rt.s, &_netpoll)
         gr_ctimers_open(&_ctimers)
         if _gil_enabled():
             # Half the switch interval: a thread that waits for the GIL while another runs
@@ -1005,3 +1007,4 @@ include "_topology.pxi"
 include "_sync.pxi"
 include "_timer.pxi"
 include "_offload.pxi"
+include "_netpoll.pxi"

@@ -21,6 +21,7 @@ cdef extern from "g.h" nogil:
         GR_WAIT_TIMEOUT
         GR_WAIT_CANCELLED
         GR_WAIT_NOMEM
+        GR_WAIT_BUSY
 
     int64_t GR_DEADLINE_NEVER
     int64_t GR_DEADLINE_NOW
@@ -190,6 +191,22 @@ cdef extern from "wait.h" nogil:
     bint gr_g_cancel(gr_g *g)
 
 
+cdef extern from "netpoll.h" nogil:
+    ctypedef struct gr_netpoll:
+        uint32_t gen
+    ctypedef struct gr_pollfd:
+        pass
+
+    void gr_netpoll_init(gr_netpoll *np)
+    void gr_netpoll_after_fork(gr_netpoll *np)
+    gr_pollfd *gr_netpoll_open(gr_netpoll *np, int fd, uint32_t *seq, int *err)
+    bint gr_netpoll_close_fd(gr_netpoll *np, int fd)
+    bint gr_netpoll_close(gr_netpoll *np, gr_pollfd *pd, uint32_t seq)
+    bint gr_netpoll_stale(gr_pollfd *pd, uint32_t seq)
+    int64_t gr_netpoll_nwait(gr_netpoll *np)
+    void gr_sched_set_netpoll(gr_sched *s, gr_netpoll *np)  # sched.h
+
+
 cdef extern from "waitop.h" nogil:
     enum:
         GR_OP_SLEEP
@@ -201,6 +218,8 @@ cdef extern from "waitop.h" nogil:
         GR_OP_SEND
         GR_OP_RECV
         GR_OP_SELECT
+        GR_OP_FDREAD
+        GR_OP_FDWRITE
 
     enum:
         GR_SHIELD_NONE
@@ -219,6 +238,8 @@ cdef extern from "waitop.h" nogil:
         gr_ctimers *ctimers
         gr_ctimer **timers
         uint32_t ntimers
+        uint32_t seq
+        gr_netpoll *netpoll
 
     int gr_waitop_begin(gr_waitop *op, gr_g *self, int64_t deadline)
     int gr_waitop_end(gr_waitop *op, gr_g *self)

@@ -1,0 +1,225 @@
+# Waiting for file descriptors (included into _core.pyx): the Python half of csrc/netpoll.h.
+#
+# In a task a wait parks on the process's poller (one epoll instance, every fd registered
+# once, edge-triggered); anywhere else (outside run(), a plain thread, code the scheduler
+# runs between tasks) it blocks the calling thread in poll(2) without the GIL. Readiness is
+# a hint in both cases: callers make the non-blocking call first and wait on EAGAIN.
+from libc.errno cimport errno, EINTR, EBADF, EPERM
+
+cdef extern from "<poll.h>" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    int poll(pollfd *fds, unsigned long nfds, int timeout)
+    enum:
+        POLLIN
+        POLLOUT
+        POLLNVAL
+
+cdef extern from "netpoll.h" nogil:
+    enum:
+        GR_POLL_READ
+        GR_POLL_WRITE
+
+# One poller per process, shared by the runs: a socket may outlive the run that first
+# waited on it. Its epoll instance is made on the first wait of a task.
+cdef gr_netpoll _netpoll
+gr_netpoll_init(&_netpoll)
+
+
+class BusyResourceError(RuntimeError):
+    """Another task is already waiting to read from (or write to) the same file descriptor.
+
+    Each fd has one reader slot and one writer slot, as in Go's poller and trio; tasks
+    that share a socket in one direction must take turns (a Mutex, or one task per
+    direction).
+
+    Example::
+
+        try:
+            gr.wait_readable(sock)
+        except gr.BusyResourceError:
+            ...  # another task is reading this socket
+    """
+
+
+cdef int _fileno(object fileobj) except -1:
+    """The fd of an int or an object with fileno(), checked as select.select checks it."""
+    cdef object fd
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        meth = getattr(fileobj, "fileno", None)
+        if meth is None:
+            raise TypeError(f"expected a file descriptor (an int) or an object with a fileno() "
+                            f"method, not {type(fileobj).__name__}")
+        fd = meth()
+        if not isinstance(fd, int):
+            raise TypeError(f"fileno() returned {type(fd).__name__}, not an int")
+        if fd == -1:  # what socket.fileno() says once the socket is closed
+            raise OSError(EBADF, f"{type(fileobj).__name__} is closed (its fileno() is -1)")
+    if fd < 0:
+        raise ValueError(f"file descriptor cannot be a negative integer ({fd})")
+    if fd > 0x7fffffff:
+        raise OverflowError(f"file descriptor {fd} is too large")
+    return fd
+
+
+cdef int _poll_thread(int fd, int mode, int64_t deadline) except -1:
+    """Wait for fd in poll(2), holding the thread (not a task) without the GIL."""
+    cdef pollfd p
+    cdef int rc, ms
+    cdef int64_t left
+    p.fd = fd
+    p.events = POLLIN if mode == GR_POLL_READ else POLLOUT
+    while True:
+        ms = -1
+        if deadline >= 0:
+            left = deadline - gr_nanotime()
+            # Rounded up: poll's milliseconds must not wake before the deadline.
+            ms = 0 if left <= 0 else <int>min((left + 999_999) // 1_000_000, 0x7fffffff)
+        with nogil:
+            rc = poll(&p, 1, ms)
+        if rc < 0:
+            if errno != EINTR:
+                raise OSError(errno, os.strerror(errno))
+            PyErr_CheckSignals()
+        elif rc == 0:
+            if deadline >= 0 and gr_nanotime() >= deadline:
+                raise TimeoutError("timed out")
+        elif p.revents & POLLNVAL:
+            raise OSError(EBADF, f"file descriptor {fd} is not open")
+        else:
+            return 0  # ready, or an error/hang-up the caller's next call will report
+
+
+@cython.final
+cdef class _PollFd:
+    """One fd's registration with the poller, kept by a socket for its whole life.
+
+    Internal: goroutines.socket and goroutines.ssl wait through it, without the fd lookup
+    of wait_readable(). Outside a task its waits block the thread in poll(2).
+    """
+    cdef gr_pollfd *pd
+    cdef uint32_t seq
+    cdef uint32_t gen         # the poller generation pd belongs to (a forked child's is new)
+    cdef bint always_ready    # epoll cannot watch it (a regular file): never wait
+    cdef bint closed
+    cdef readonly int fd
+
+    def __cinit__(self, fileobj):
+        self.fd = _fileno(fileobj)
+
+    cdef int register(self) except -1:
+        cdef int err = 0
+        self.pd = gr_netpoll_open(&_netpoll, self.fd, &self.seq, &err)
+        self.gen = _netpoll.gen
+        if self.pd == NULL:
+            if err != EPERM:
+                raise OSError(err, os.strerror(err))
+            self.always_ready = True
+        return 0
+
+    def wait_readable(self, timeout=None) -> None:
+        """Wait until the fd is probably readable (see goroutines.wait_readable)."""
+        self.wait(GR_POLL_READ, _deadline(timeout, "timeout"))
+
+    def wait_writable(self, timeout=None) -> None:
+        """Wait until the fd is probably writable (see goroutines.wait_writable)."""
+        self.wait(GR_POLL_WRITE, _deadline(timeout, "timeout"))
+
+    cdef int wait(self, int mode, int64_t deadline) except -1:
+        if self.closed:
+            raise OSError(EBADF, f"file descriptor {self.fd} was closed")
+        cdef M m = _curm()
+        if m is None or m.cur is None or deadline == 0:
+            return _poll_thread(self.fd, mode, deadline)
+        if self.pd == NULL and not self.always_ready or self.gen != _netpoll.gen:
+            self.register()
+        if self.always_ready:
+            return 0
+        return _fd_park(m, self.pd, self.seq, self.fd, mode, deadline)
+
+    def close(self) -> None:
+        """The fd is about to be closed: wake its waiters with OSError(EBADF). Idempotent."""
+        if not self.closed:
+            self.closed = True
+            if self.pd != NULL and self.gen == _netpoll.gen:
+                gr_netpoll_close(&_netpoll, self.pd, self.seq)
+
+
+cdef int _fd_park(M m, gr_pollfd *pd, uint32_t seq, int fd, int mode, int64_t deadline) except -1:
+    cdef gr_waitop op
+    _op(&op, GR_OP_FDREAD if mode == GR_POLL_READ else GR_OP_FDWRITE, pd)
+    op.seq = seq
+    op.netpoll = &_netpoll
+    cdef int rc = _wait(m, m.cur, &op, deadline,
+                        PARK_FD_READ if mode == GR_POLL_READ else PARK_FD_WRITE)
+    if rc == GR_WAIT_OK:
+        return 0
+    if rc == GR_WAIT_TIMEOUT:
+        raise TimeoutError("timed out")
+    what = "reading" if mode == GR_POLL_READ else "writing"
+    if rc == GR_WAIT_BUSY:
+        raise BusyResourceError(f"another task is already waiting for file descriptor {fd} "
+                                f"to be ready for {what}")
+    raise OSError(EBADF, f"file descriptor {fd} was closed while a task waited on it for {what}")
+
+
+cdef int _wait_fd(object fileobj, int mode, object timeout) except -1:
+    cdef int fd = _fileno(fileobj)
+    cdef int64_t deadline = _deadline(timeout, "timeout")
+    cdef M m = _curm()
+    if m is None or m.cur is None or deadline == 0:
+        return _poll_thread(fd, mode, deadline)
+    cdef _PollFd p = _PollFd(fd)
+    p.register()
+    if p.always_ready:
+        return 0
+    return _fd_park(m, p.pd, p.seq, fd, mode, deadline)
+
+
+def wait_readable(fileobj, timeout=None) -> None:
+    """Wait until ``fileobj`` (an fd, or an object with ``fileno()``) is probably readable.
+
+    In a task the task parks on the runtime's network poller; elsewhere (outside run(),
+    in a plain thread) the thread blocks in poll(2). Readiness is a hint: do the
+    non-blocking call, and wait again if it says EAGAIN. Raises TimeoutError after
+    ``timeout`` seconds (None: no limit; 0: check without waiting), OSError(EBADF) if the
+    fd is not open or notify_closing() is called for it meanwhile, and BusyResourceError
+    if another task already waits to read it. Regular files are always ready.
+
+    Example::
+
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        gr.wait_readable(r, timeout=5)
+        data = os.read(r, 4096)
+    """
+    _wait_fd(fileobj, GR_POLL_READ, timeout)
+
+
+def wait_writable(fileobj, timeout=None) -> None:
+    """Wait until ``fileobj`` is probably writable; the rest is as for wait_readable().
+
+    Example::
+
+        gr.wait_writable(sock, timeout=5)
+        n = sock.send(data)
+    """
+    _wait_fd(fileobj, GR_POLL_WRITE, timeout)
+
+
+def notify_closing(fileobj) -> None:
+    """Tell the poller that ``fileobj`` (an fd or an object with ``fileno()``) is about to
+    be closed: tasks waiting on it wake with OSError(EBADF), and its registration is
+    dropped. Call it before closing an fd that tasks may wait on (goroutines.socket does
+    it in close()). A no-op for an fd never waited on.
+
+    Example::
+
+        gr.notify_closing(fd)
+        os.close(fd)
+    """
+    gr_netpoll_close_fd(&_netpoll, _fileno(fileobj))
