@@ -154,6 +154,7 @@ def echo_threads():
 # ================================================================================= HTTP
 
 HELLO = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!"
+LAST_HELLO = HELLO.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
 
 
 def http_gevent_pywsgi():
@@ -197,10 +198,11 @@ async def _http_protocols():
                     name, _, value = line.partition(b":")
                     if name.strip().lower() == b"connection":
                         close = value.strip().lower() != b"keep-alive"
-                self.transport.write(HELLO)
                 if close:
+                    self.transport.write(LAST_HELLO)
                     self.transport.close()
                     return
+                self.transport.write(HELLO)
 
     loop = asyncio.get_running_loop()
     server = await loop.create_server(Http, HOST, 0, backlog=BACKLOG)

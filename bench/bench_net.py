@@ -35,7 +35,9 @@ Under ``--benchmark-disable`` (the CI smoke run) every size is small.
 """
 
 import http.client
+import signal
 import socket
+import subprocess
 import sys
 
 import _net
@@ -200,6 +202,27 @@ def test_http_example_answers():
             sock.sendall(b"NONSENSE\r\n\r\n")
             assert sock.recv(1024).startswith(b"HTTP/1.1 400 ")
             assert sock.recv(1024) == b""
+
+
+def test_http_example_stops_on_ctrl_c():
+    """Ctrl-C (SIGINT) stops examples/http_server.py quietly, with exit status 0."""
+    _unavailable("goroutines-procs1")
+    proc = subprocess.Popen(
+        [sys.executable, str(_net.EXAMPLE), "--port", "0", "--procs", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell may start background children with SIGINT ignored: restore the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert proc.stdout.readline().startswith("listening on http://127.0.0.1:")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (proc.returncode, out, err) == (0, "stopped\n", "")
 
 
 # ================================================================================ script

@@ -19,6 +19,7 @@ import goroutines as gr
 from goroutines import socket
 
 HELLO = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!"
+LAST_HELLO = HELLO.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 MAX_HEAD = 64 * 1024  # a longer request head is refused rather than buffered
 CHUNK = 64 * 1024
@@ -85,9 +86,10 @@ def serve(conn: socket.socket) -> None:
                     if not data:
                         return
                     length -= len(data)
-                conn.sendall(HELLO)
                 if not keep_alive:
+                    conn.sendall(LAST_HELLO)
                     return
+                conn.sendall(HELLO)
         except OSError:
             return  # the client reset the connection: nothing left to answer
 
