@@ -9,6 +9,7 @@ process started here is killed on the way out, whatever happened.
 import contextlib
 import hashlib
 import importlib
+import json
 import os
 import re
 import resource
@@ -80,15 +81,22 @@ def netload():
     return out
 
 
-def _pinned(cpu):
-    """preexec_fn for a child: pin it to ``cpu`` and raise its fd limit to the hard one."""
+# Runs a command pinned to one CPU with the fd limit raised to the hard one: a wrapper that
+# execs the command, because preexec_fn is unsafe in a process that may have threads. It
+# also undoes an ignored SIGINT (a shell's background job), which exec would keep.
+_PIN = """
+import os, resource, signal, sys
+os.sched_setaffinity(0, {int(sys.argv[1])})
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
 
-    def setup():
-        os.sched_setaffinity(0, {cpu})
-        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    return setup
+def pinned(cpu, argv):
+    """``argv`` run pinned to ``cpu``, with RLIMIT_NOFILE raised to its hard limit and the
+    default SIGINT action."""
+    return [sys.executable, "-c", _PIN, str(cpu), *map(str, argv)]
 
 
 def nofile_limit():
@@ -122,11 +130,10 @@ def running(workload, server, timeout=30.0):
         raise Unavailable(reason)
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(
-            _server_argv(workload, server),
+            pinned(SERVER_CPU, _server_argv(workload, server)),
             stdout=subprocess.PIPE,
             stderr=errors,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_pinned(SERVER_CPU),
         )
         try:
             port = _read_port(proc, timeout)
@@ -156,18 +163,15 @@ def _read_port(proc, timeout):
 
 
 def _run_client(argv, timeout):
-    import json
-
     out = subprocess.run(
-        argv,
+        pinned(CLIENT_CPU, argv),
         capture_output=True,
         text=True,
         timeout=timeout,
-        preexec_fn=_pinned(CLIENT_CPU),
         check=False,
     )
     if out.returncode != 0:
-        raise RuntimeError(f"{argv[0]} {argv[1]} failed: {out.stderr.strip()}")
+        raise RuntimeError(f"netload {argv[1]} failed: {out.stderr.strip()}")
     return json.loads(out.stdout)
 
 
@@ -177,7 +181,7 @@ def echo(pid, port, *, conns=100, size=1024, warmup=0.0, duration=0.0, count=0):
     ``duration`` seconds) after ``warmup`` seconds. Returns a dict with round_trips,
     elapsed, rt_per_s, server_cpu_us_per_rt, client_cpu_us_per_rt."""
     argv = [str(netload()), "echo", port, conns, size, warmup, duration, count, pid]
-    r = _run_client([str(a) for a in argv], timeout=120 + warmup + duration)
+    r = _run_client(argv, timeout=120 + warmup + duration)
     rts = r["round_trips"]
     return {
         **r,
@@ -192,7 +196,7 @@ def idle(pid, port, *, conns, size=1024, echoes=1000):
     ``echoes`` round trips of one active connection. Returns a dict with idle, p50_us,
     p99_us, max_us, open_s and bytes_per_conn (the server's VmRSS growth / conns)."""
     argv = [str(netload()), "idle", port, conns, size, echoes, pid]
-    r = _run_client([str(a) for a in argv], timeout=300)
+    r = _run_client(argv, timeout=300)
     growth = (r["rss_after_kb"] - r["rss_before_kb"]) * 1024
     return {**r, "bytes_per_conn": growth / conns if conns else 0.0}
 
@@ -212,11 +216,10 @@ def http(pid, port, *, duration=3, conns=100):
     argv = [wrk_path(), "-t1", f"-c{conns}", f"-d{duration}s", f"http://127.0.0.1:{port}/"]
     cpu0 = proc_cpu(pid)
     out = subprocess.run(
-        argv,
+        pinned(CLIENT_CPU, argv),
         capture_output=True,
         text=True,
         timeout=duration + 60,
-        preexec_fn=_pinned(CLIENT_CPU),
         check=True,
     ).stdout
     cpu = proc_cpu(pid) - cpu0

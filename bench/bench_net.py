@@ -206,13 +206,12 @@ def test_http_example_answers():
 def test_http_example_stops_on_ctrl_c():
     """Ctrl-C (SIGINT) stops examples/http_server.py quietly, with exit status 0."""
     _unavailable("goroutines-procs1")
+    argv = [sys.executable, _net.EXAMPLE, "--port", "0", "--procs", "1"]
     proc = subprocess.Popen(
-        [sys.executable, str(_net.EXAMPLE), "--port", "0", "--procs", "1"],
+        _net.pinned(_net.SERVER_CPU, argv),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # A shell may start background children with SIGINT ignored: restore the default.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout.readline().startswith("listening on http://127.0.0.1:")
