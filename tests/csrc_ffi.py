@@ -79,6 +79,16 @@ typedef struct gr_chan gr_chan;
 typedef struct gr_ctimer { int64_t period; int32_t idx; uint32_t blocked; gr_chan *chan;
                            void *obj; ...; } gr_ctimer;
 typedef struct gr_ctimers { uint32_t n, cap; uint64_t gen; uint32_t open; ...; } gr_ctimers;
+typedef struct gr_netpoll { int epfd; uint32_t gen; ...; } gr_netpoll;
+typedef struct gr_pollfd gr_pollfd;
+typedef struct gr_sched gr_sched;
+#define GR_WAIT_OK ...
+#define GR_WAIT_PARK ...
+#define GR_WAIT_CLOSED ...
+#define GR_WAIT_TIMEOUT ...
+#define GR_WAIT_BUSY ...
+#define GR_POLL_READ ...
+#define GR_POLL_WRITE ...
 
 /* runq.h */
 void gr_runq_init(gr_runq *q);
@@ -143,6 +153,19 @@ int gr_ctimers_fire(gr_ctimers *h, int64_t now, void *elem, gr_ctimer **func);
 int64_t gr_ctimers_earliest(gr_ctimers *h);
 int64_t gr_ctimer_when(gr_ctimer *t);
 
+/* netpoll.h */
+void gr_netpoll_init(gr_netpoll *np);
+void gr_netpoll_destroy(gr_netpoll *np);
+gr_pollfd *gr_netpoll_open(gr_netpoll *np, int fd, uint32_t *seq, int *err);
+int gr_netpoll_close_fd(gr_netpoll *np, int fd);
+int gr_netpoll_close(gr_netpoll *np, gr_pollfd *pd, uint32_t seq);
+int gr_netpoll_poll(gr_netpoll *np);
+int gr_netpoll_try_block(gr_netpoll *np);
+void gr_netpoll_unblock(gr_netpoll *np);
+int gr_netpoll_block(gr_netpoll *np, int64_t timeout_ns);
+void gr_netpoll_break(gr_netpoll *np);
+int64_t gr_netpoll_nwait(gr_netpoll *np);
+
 /* test helpers (HELPERS below) */
 gr_g *t_g_new(int n);
 void t_g_free(gr_g *g);
@@ -199,6 +222,18 @@ void t_ct_race_reset(void);
 void t_ct_race_stop(void);
 int64_t t_ct_race_stale(void);
 int64_t t_ct_race_dropped(void);
+
+gr_netpoll *t_np_new(void);
+gr_sched *t_np_sched_new(void);
+void t_np_sched_free(gr_sched *s);
+int t_np_begin(gr_netpoll *np, gr_sched *s, gr_pollfd *pd, uint32_t seq, int mode, gr_g *g,
+               int64_t deadline);
+int t_np_state(gr_g *g);
+int t_np_finish(gr_netpoll *np, gr_sched *s, gr_pollfd *pd, int mode, gr_g *g);
+int64_t t_np_reader(gr_netpoll *np, gr_sched *s, gr_g *g, int fd, int64_t want, int64_t *parks);
+int64_t t_np_writer(int fd, int64_t n);
+int64_t t_np_poller(gr_netpoll *np, int block);
+void t_np_stop(int stop);
 """
 
 HELPERS = r"""
@@ -210,8 +245,13 @@ HELPERS = r"""
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <unistd.h>
+
 #include "ctimer.h"
 #include "g.h"
+#include "netpoll.h"
+#include "sched.h"
 #include "globalq.h"
 #include "idle.h"
 #include "lock.h"
@@ -592,6 +632,104 @@ static int64_t t_ct_fire_loop(gr_ctimers *h, int lazy, gr_ctimer *t)
             atomic_fetch_add(&t_ct_dropped, 1);
     }
     return sent;
+}
+
+/* ---- netpoll: a G parked by one thread, readied by a concurrent poller ------------ */
+
+static gr_netpoll *t_np_new(void)
+{
+    gr_netpoll *np = malloc(sizeof *np);
+    gr_netpoll_init(np);
+    return np;
+}
+
+/* One M for the test G's to belong to: gr_ready pushes them on its P's inbox. */
+static gr_sched *t_np_sched_new(void) { return gr_sched_new(1); }
+static void t_np_sched_free(gr_sched *s) { gr_sched_free(s); }
+
+/* The G as its M sees it: running, on M0, about to wait. */
+static int t_np_begin(gr_netpoll *np, gr_sched *s, gr_pollfd *pd, uint32_t seq, int mode,
+                      gr_g *g, int64_t deadline)
+{
+    atomic_store(&g->m, gr_sched_m(s, 0));
+    atomic_store(&g->state, GR_G_RUNNING);
+    return gr_pollfd_wait_begin(np, pd, seq, mode, g, deadline);
+}
+
+static int t_np_state(gr_g *g) { return (int)atomic_load(&g->state); }
+
+/* After the G was readied: take it off M0's inbox (as the scheduler would), end the wait. */
+static int t_np_finish(gr_netpoll *np, gr_sched *s, gr_pollfd *pd, int mode, gr_g *g)
+{
+    atomic_exchange(&gr_sched_m(s, 0)->p->inbox, NULL);
+    atomic_store(&g->state, GR_G_RUNNING);
+    return gr_pollfd_wait_end(np, pd, mode, g);
+}
+
+static _Atomic int t_np_stopped;
+static void t_np_stop(int stop) { atomic_store(&t_np_stopped, stop); }
+
+/* Read `want` bytes from the non-blocking fd the way the Python layer does: read until
+ * EAGAIN, then wait and wait again. Returns the bytes read, or -1 - bytes if the wait
+ * ended with CLOSED (the test closes pd to end a wait that would never wake). */
+static int64_t t_np_reader(gr_netpoll *np, gr_sched *s, gr_g *g, int fd, int64_t want,
+                           int64_t *parks)
+{
+    uint32_t seq;
+    int err;
+    gr_pollfd *pd = gr_netpoll_open(np, fd, &seq, &err);
+    if (!pd)
+        return -1000000 - err;
+    int64_t got = 0;
+    char buf[512];
+    while (got < want) {
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r > 0) {
+            got += r;
+            continue;
+        }
+        if (r == 0 || errno != EAGAIN)
+            break;
+        int rc = t_np_begin(np, s, pd, seq, GR_POLL_READ, g, GR_DEADLINE_NEVER);
+        if (rc == GR_WAIT_PARK) {
+            (*parks)++;
+            while (atomic_load(&g->state) != GR_G_RUNNABLE)
+                sched_yield();
+            rc = t_np_finish(np, s, pd, GR_POLL_READ, g);
+        }
+        if (rc == GR_WAIT_CLOSED)
+            return -1 - got;
+    }
+    return got;
+}
+
+static int64_t t_np_writer(int fd, int64_t n)
+{
+    int64_t done = 0;
+    for (; done < n; done++) {
+        char c = (char)done;
+        if (write(fd, &c, 1) != 1)
+            break;
+        if ((done & 7) == 0)
+            sched_yield();
+    }
+    return done;
+}
+
+/* Poll until stopped, as an idle M would: blocking (at most one thread) or not. */
+static int64_t t_np_poller(gr_netpoll *np, int block)
+{
+    int64_t readied = 0;
+    while (!atomic_load(&t_np_stopped)) {
+        if (block && gr_netpoll_try_block(np)) {
+            int n = gr_netpoll_block(np, 1000000);
+            readied += n > 0 ? n : 0;
+            gr_netpoll_unblock(np);
+        } else {
+            readied += gr_netpoll_poll(np);
+        }
+    }
+    return readied;
 }
 
 static int64_t t_ct_recv_loop(gr_chan *c)
