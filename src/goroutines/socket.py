@@ -26,11 +26,16 @@ until a deadline that covers the whole call, as CPython's does. One task at a ti
 to read and one to write on a socket (``BusyResourceError`` otherwise), as in Go.
 """
 
+# The stdlib's names (its __all__) come with the star import; those that block are
+# redefined below.
 import _socket
 import errno as _errno
 import os as _os
 import socket as _std
 import sys as _sys
+from math import ceil as _ceil, floor as _floor
+from operator import index as _index
+from socket import *  # noqa: F403
 from time import monotonic as _monotonic
 
 from goroutines._core import (
@@ -41,15 +46,13 @@ from goroutines._core import (
 )
 
 __all__ = list(_std.__all__)
-# The stdlib's names; those that block are replaced below.
-globals().update((_name, getattr(_std, _name)) for _name in _std.__all__)
 
 if _sys.version_info < (3, 11):
-    from exceptiongroup import ExceptionGroup
+    from exceptiongroup import ExceptionGroup  # type: ignore[import-not-found]
 
-_GLOBAL_DEFAULT_TIMEOUT = _std._GLOBAL_DEFAULT_TIMEOUT
+_GLOBAL_DEFAULT_TIMEOUT = _std._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
 _C = _socket.socket  # the C methods, called unbound: no attribute lookup on the hot path
-_c_accept = _C._accept
+_c_accept = _C._accept  # type: ignore[attr-defined]
 _c_connect = _C.connect
 _c_close = _C.close
 _c_gettimeout = _C.gettimeout
@@ -57,27 +60,30 @@ _c_settimeout = _C.settimeout
 _c_family = _C.family.__get__
 _c_type = _C.type.__get__
 _c_proto = _C.proto.__get__
-_MAX_TIMEOUT = 9.2e9  # CPython's limit (a timeout in int64 nanoseconds)
+_NS_LIMIT = 2**63  # CPython keeps timeouts in int64 nanoseconds
+_FLAT = frozenset((bytes, bytearray))  # len() is the size in bytes
 _CONNECTING = (_errno.EINPROGRESS, _errno.EALREADY, _errno.EINTR)
 
 
 def _parse_timeout(value):
-    """A timeout as the stdlib's settimeout() takes it: None, or seconds >= 0."""
+    """A timeout as the stdlib's settimeout() takes it, with its exceptions and its rounding
+    (up, to whole nanoseconds in an int64): None, or seconds >= 0 as a float."""
     if value is None:
         return None
-    if not isinstance(value, float):
-        if not isinstance(value, int):
-            raise TypeError(
-                f"'{type(value).__name__}' object cannot be interpreted as an integer or float"
-            )
-        value = float(value)
-    if value != value:
-        raise ValueError("Invalid value NaN (not a number)")
-    if value < 0:
+    if isinstance(value, float):
+        if value != value:
+            raise ValueError("Invalid value NaN (not a number)")
+        ns = value * 1e9
+        if not -_NS_LIMIT <= ns < _NS_LIMIT:
+            raise OverflowError("timestamp too large to convert to C _PyTime_t")
+        ns = _ceil(ns) if ns >= 0 else _floor(ns)  # away from zero, as CPython's timeouts
+    else:
+        ns = _index(value) * 10**9  # TypeError for a non-number, as in the stdlib
+        if not -_NS_LIMIT <= ns < _NS_LIMIT:
+            raise OverflowError("timestamp too large to convert to C _PyTime_t")
+    if ns < 0:
         raise ValueError("Timeout value out of range")
-    if value > _MAX_TIMEOUT:
-        raise OverflowError("timeout too large")
-    return value
+    return float(ns // 10**9) if ns % 10**9 == 0 else float(ns) / 1e9
 
 
 def _in_task():
@@ -103,7 +109,7 @@ def _cooperative(method, writing):
     return call
 
 
-class socket(_std.socket):
+class socket(_std.socket):  # type: ignore[no-redef]
     """A ``socket.socket`` whose blocking calls park the task (see the module's docstring).
 
     Example::
@@ -120,11 +126,10 @@ class socket(_std.socket):
         if fileno is None:
             # Born non-blocking: no fcntl() calls; the user's timeout is the default one,
             # as the stdlib's socket starts with.
-            _std.socket.__init__(
-                self, family, (_std.SOCK_STREAM if type == -1 else type) | _std.SOCK_NONBLOCK,
-                proto,
-            )
-            self._timeout = _std.getdefaulttimeout()
+            if type == -1:
+                type = _std.SOCK_STREAM
+            _std.socket.__init__(self, family, type | _std.SOCK_NONBLOCK, proto)
+            self._timeout = 0.0 if type & _std.SOCK_NONBLOCK else _std.getdefaulttimeout()
         else:
             _std.socket.__init__(self, family, type, proto, fileno)
             self._timeout = _c_gettimeout(self)
@@ -209,7 +214,7 @@ class socket(_std.socket):
                 raise
             n = 0
         else:
-            if n == len(data) and type(data) is bytes:
+            if n == len(data) and type(data) in _FLAT:
                 return
         timeout = self._timeout
         deadline = None if timeout is None else _monotonic() + timeout
@@ -308,7 +313,7 @@ def _resolve(address, family):
     if family not in (_std.AF_INET, _std.AF_INET6) or type(address) is not tuple:
         return address
     host = address[0]
-    if not isinstance(host, str):
+    if not isinstance(host, str) or host in ("", "<broadcast>"):  # special to CPython
         return address
     sockaddr = getaddrinfo(host, address[1], family, _std.SOCK_STREAM)[0][4]
     return (sockaddr[0], *address[1:])
@@ -325,7 +330,7 @@ def _adopt(std_sock):
         raise
 
 
-def socketpair(family=None, type=_std.SOCK_STREAM, proto=0):
+def socketpair(family=None, type=_std.SOCK_STREAM, proto=0):  # type: ignore[no-redef]
     """A pair of connected cooperative sockets (AF_UNIX by default), as the stdlib's.
 
     Example::
@@ -336,7 +341,7 @@ def socketpair(family=None, type=_std.SOCK_STREAM, proto=0):
     return _adopt(a), _adopt(b)
 
 
-def fromfd(fd, family, type, proto=0):
+def fromfd(fd, family, type, proto=0):  # type: ignore[no-redef]
     """A cooperative socket on a duplicate of ``fd``, as the stdlib's fromfd().
 
     Example::
@@ -351,8 +356,9 @@ def fromfd(fd, family, type, proto=0):
         raise
 
 
-def create_server(address, *, family=_std.AF_INET, backlog=None, reuse_port=False,
-                  dualstack_ipv6=False):
+def create_server(  # type: ignore[no-redef]
+    address, *, family=_std.AF_INET, backlog=None, reuse_port=False, dualstack_ipv6=False
+):
     """A listening cooperative socket bound to ``address``, as the stdlib's.
 
     Example::
@@ -368,8 +374,9 @@ def create_server(address, *, family=_std.AF_INET, backlog=None, reuse_port=Fals
     )
 
 
-def create_connection(address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_address=None, *,
-                      all_errors=False):
+def create_connection(  # type: ignore[no-redef]
+    address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_address=None, *, all_errors=False
+):
     """Connect to ``(host, port)`` (each address the name resolves to, in turn) and return
     the cooperative socket, as the stdlib's create_connection().
 
@@ -421,7 +428,7 @@ def _offloaded(fn):
     return call
 
 
-def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):  # type: ignore[no-redef]
     """The stdlib's getaddrinfo(); in a task a name lookup runs on the offload pool (numeric
     addresses are resolved at once).
 

@@ -74,6 +74,28 @@ class SSLSocket(_std.SSLSocket, _gsocket.socket):
     send = _tls(_std.SSLSocket.send)
     unwrap = _tls(_std.SSLSocket.unwrap)
 
+    @classmethod
+    def _create(cls, sock, server_side=False, do_handshake_on_connect=True, **kwargs):
+        # The stdlib's, with the handshake done here: its cleanup catches only OSError and
+        # ValueError, and a task cancelled mid-handshake (gr.Cancelled) would leave the new
+        # socket, which no caller ever gets, open.
+        self = super()._create(
+            sock, server_side=server_side, do_handshake_on_connect=False, **kwargs
+        )
+        self.do_handshake_on_connect = do_handshake_on_connect
+        if do_handshake_on_connect and self._connected:
+            try:
+                if self._timeout == 0.0:
+                    raise ValueError(
+                        "do_handshake_on_connect should not be specified for non-blocking "
+                        "sockets"
+                    )
+                self.do_handshake()
+            except BaseException:
+                self.close()
+                raise
+        return self
+
     def do_handshake(self, block=False):
         """Perform the TLS handshake, parking while it waits for the peer. ``block=True``
         waits even when the socket is non-blocking (timeout 0.0), as the stdlib's."""
