@@ -3,7 +3,7 @@
 Run::
 
     pytest bench/bench_net.py --benchmark-only        # every server, one run
-    python bench/bench_net.py [--duration S] [--idle N] [echo] [idle] [http]
+    python bench/bench_net.py [--duration S] [--rounds N] [--idle N] [echo] [idle] [http]
 
 Every server runs in its own process pinned to one CPU; the load generator runs pinned to
 the other (bench/_net.py). The load generator is bench/netload.c, compiled with ``cc -O2``
@@ -35,9 +35,11 @@ Groups:
 Under ``--benchmark-disable`` (the CI smoke run) every size is small.
 """
 
+import contextlib
 import http.client
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 
@@ -248,31 +250,51 @@ def _skip_reason(server, workload):
     return _net.missing(server)
 
 
-def script_echo(duration):
-    results, rows = {}, []
-    for server in _net.ECHO_SERVERS:
-        if reason := _skip_reason(server, "echo"):
-            rows.append([server, "skipped: " + reason, "", ""])
-            continue
-        with _net.running("echo", server) as (pid, port):
-            # A warm-up run first, as in the pytest entries: a server's first connections
-            # can cost more than later ones (asyncio's 256 KiB reads stop mapping memory
-            # once glibc has freed a large block, on the first disconnections).
+def script_echo(duration, rounds):
+    """Every echo server runs at once (idle but for the one under load); each round loads
+    them in turn, so a slower patch of a shared machine hits every server alike. The
+    table gives the median of the rounds, and the spread of the CPU figure."""
+    rows, up, runs = [], {}, {}
+    with contextlib.ExitStack() as stack:
+        for server in _net.ECHO_SERVERS:
+            if reason := _skip_reason(server, "echo"):
+                rows.append([server, "skipped: " + reason, "", "", "", ""])
+                continue
+            up[server] = pid, port = stack.enter_context(_net.running("echo", server))
+            # Warm-up, as in the pytest entries: a server's first connections can cost
+            # more than later ones (asyncio's 256 KiB reads stop mapping memory once glibc
+            # has freed a large block, at the first disconnections).
             _net.echo(pid, port, conns=CONNS, size=SIZE, duration=0.5)
-            r = _net.echo(pid, port, conns=CONNS, size=SIZE, warmup=0.2, duration=duration)
-        results[server] = figures = _echo_figures([r])
+        for _ in range(rounds):
+            for server, (pid, port) in up.items():
+                r = _net.echo(pid, port, conns=CONNS, size=SIZE, warmup=0.2, duration=duration)
+                runs.setdefault(server, []).append(_echo_figures([r]))
+                print(".", end="", flush=True, file=sys.stderr)
+    print(file=sys.stderr)
+    results = {
+        server: {key: statistics.median(f[key] for f in figures) for key in figures[0]}
+        for server, figures in runs.items()
+    }
+    ours = results.get(_TARGET_SERVER, {}).get("cpu_us_per_rt")
+    for server, figures in results.items():
+        cpu = [f["cpu_us_per_rt"] for f in runs[server]]
         rows.append(
             [
                 server,
                 f"{figures['rt_per_s']:,.0f}",
                 f"{figures['cpu_us_per_rt']:.2f}",
+                f"{min(cpu):.2f}-{max(cpu):.2f}",
+                f"{figures['cpu_us_per_rt'] / ours:.2f}x" if ours else "-",
                 f"{figures['client_cpu_us_per_rt']:.2f}",
             ]
         )
-        print(".", end="", flush=True, file=sys.stderr)
-    print(file=sys.stderr)
-    print(f"echo: {CONNS} connections, {SIZE} B messages, {duration} s per server")
-    print(_table(rows, ["server", "round trips/s", "server CPU us/rt", "client CPU us/rt"]))
+    print(
+        f"echo: {CONNS} connections, {SIZE} B messages; "
+        f"median of {rounds} interleaved runs of {duration} s per server"
+    )
+    header = ["server", "round trips/s", "server CPU us/rt", "(range)", "vs goroutines-procs1"]
+    header.append("client CPU us/rt")
+    print(_table(rows, header))
     for name, (ratio, op, bound, met) in target_ratios(results).items():
         print(
             f"  {_TARGET_SERVER} {name} = {ratio:.2f} (target {op} {bound}): "
@@ -325,7 +347,8 @@ def main(argv=None):
     import argparse
 
     parser = argparse.ArgumentParser(description="Network benchmarks, every server in turn.")
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds per echo server")
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per echo run")
+    parser.add_argument("--rounds", type=int, default=3, help="echo runs per server")
     parser.add_argument("--idle", type=int, default=IDLE, help="idle connections")
     parser.add_argument("workloads", nargs="*", help="echo, idle, http (default: all)")
     args = parser.parse_args(argv)
@@ -333,14 +356,14 @@ def main(argv=None):
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
     for workload in args.workloads or ["echo", "idle", "http"]:
         if workload == "echo":
-            script_echo(args.duration)
+            script_echo(args.duration, args.rounds)
         elif workload == "idle":
             conns = idle_conns(args.idle)
             if conns < args.idle:
                 print(f"(the fd limit allows {conns} idle connections, not {args.idle})")
             script_idle(conns)
         else:
-            script_http(max(1, round(args.duration)))
+            script_http(HTTP_SECONDS)
         print()
 
 
