@@ -232,6 +232,7 @@ int gr_pollfd_wait_begin(gr_netpoll *np, gr_pollfd *pd, uint32_t seq, int mode, 
         self->waiter.ok = 0;
         pd->waiter[mode] = self;
         atomic_fetch_add(&np->nwait, 1);
+        atomic_fetch_add(&atomic_load_explicit(&self->m, memory_order_relaxed)->nfdwait, 1);
     }
     gr_lock_release(&pd->lock);
     return rc;
@@ -244,6 +245,7 @@ int gr_pollfd_wait_end(gr_netpoll *np, gr_pollfd *pd, int mode, gr_g *self)
         pd->waiter[mode] = NULL;
     gr_lock_release(&pd->lock);
     atomic_fetch_sub(&np->nwait, 1);
+    atomic_fetch_sub(&atomic_load_explicit(&self->m, memory_order_relaxed)->nfdwait, 1);
     int done = -1;
     if (self->wake_reason == GR_WAKE_READY)
         done = self->waiter.ok ? GR_WAIT_OK : GR_WAIT_CLOSED;

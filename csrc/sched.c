@@ -43,8 +43,11 @@
  * it (shared_work_persists), checked every GR_STEAL_GRACE_STEP_NS: longer than a burst
  * of spawns takes to start on its own M (a 503-task ring: about 0.8 ms), far shorter than
  * the work that gains from a second M. */
-#define GR_STEAL_GRACE_NS 2000000
+#define GR_STEAL_GRACE_NS 4000000
 #define GR_STEAL_GRACE_STEP_NS 100000
+/* Tasks the other Ms may run during the grace before they count as busy: a few per
+ * millisecond is C work (hashlib on a MiB: ~1 ms); a network server runs hundreds. */
+#define GR_BUSY_RUNS 16
 /* Short GIL waits in a row before a contended M takes shared work again: one can be luck
  * (a third thread, such as an offload worker, just forced the GIL holder to switch). */
 #define GR_GIL_FREE_WAITS 2
@@ -549,8 +552,21 @@ static int spin_for_work(gr_m *m)
 
 enum { PARK_RETRY, PARK_DEADLOCK, PARK_INTR };
 
-/* The idle M that won gr_netpoll_try_block sleeps in the poller instead of on its futex
- * word, so that fd events need no other thread. Returns a GR_PARK_* code. */
+/* m is going idle with G's of its own parked on fds: 1 if it is now the one M blocked in
+ * the poller. If another M is, m sleeps on its futex with want_poll raised instead. */
+static int take_poller(gr_m *m)
+{
+    gr_netpoll *np = m->sched->netpoll;
+    if (gr_netpoll_try_block(np))
+        return 1;
+    atomic_store(&m->want_poll, 1);
+    return gr_netpoll_try_block(np); /* the poller may have left before want_poll was up */
+}
+
+/* An idle M whose own G's wait on fds, and which won gr_netpoll_try_block, sleeps in the
+ * poller instead of on its futex word. Only such an M: a readied G runs on its own M, so
+ * an M that polled for the others would cost every event two wake-ups instead of one.
+ * Returns a GR_PARK_* code. */
 static int poll_idle(gr_m *m, int64_t timeout)
 {
     gr_netpoll *np = m->sched->netpoll;
@@ -562,11 +578,23 @@ static int poll_idle(gr_m *m, int64_t timeout)
         gr_netpoll_block(np, timeout) < 0)
         rc = GR_PARK_INTR;
     atomic_store(&m->in_poll, 0);
+    /* seq_cst: the store of blocked, then the loads of want_poll, pairs with take_poller's
+     * store of want_poll, then its CAS of blocked: either that M gets the poller, or this
+     * one wakes it to take it (it sleeps with fds of its own nobody else would poll). */
     gr_netpoll_unblock(np);
+    gr_sched *s = m->sched;
+    for (int i = 0; i < s->nprocs; i++) {
+        if (&s->ms[i] != m && atomic_load(&s->ms[i].want_poll)) {
+            m_unpark(&s->ms[i]);
+            break; /* that one wakes the next when it leaves in turn */
+        }
+    }
     return rc;
 }
 
-static int park_idle(gr_m *m)
+/* own_only: park even if shared work is in sight (its Ms are busy, see shared_work_persists)
+ * for at most timeout_ns (< 0: until woken). */
+static int park_idle(gr_m *m, int own_only, int64_t timeout_ns)
 {
     gr_sched *s = m->sched;
     gr_idle_end_spin(&s->idle, m->id);
@@ -574,7 +602,7 @@ static int park_idle(gr_m *m)
     gr_idle_push_locked(&s->idle, m->id);
     /* The last M to go idle checks for deadlock. Everything it reads is quiet: every
      * other M is in the idle set and published its state when it took this lock. */
-    int64_t recheck = -1;
+    int64_t recheck = timeout_ns;
     if (atomic_load(&s->idle.nmidle) == s->nprocs && !gr_sched_closing(s) &&
         atomic_load(&s->ntimers) == 0 && gr_ctimers_earliest(s->ctimers) == INT64_MAX &&
         atomic_load(&s->nexternal) == 0 && gr_netpoll_nwait(s->netpoll) == 0 &&
@@ -587,19 +615,22 @@ static int park_idle(gr_m *m)
             pthread_mutex_unlock(&s->idle.mu);
             return PARK_DEADLOCK;
         }
-        recheck = until - now;
+        if (recheck < 0 || until - now < recheck)
+            recheck = until - now;
     }
     pthread_mutex_unlock(&s->idle.mu);
     /* Pairs with the fence in wakep (see idle.h). */
     atomic_thread_fence(memory_order_seq_cst);
     int rc = GR_PARK_WOKEN;
-    if (!work_for(s, m) && !closing_unseen(m)) {
+    if (!(own_only ? own_work(m) : work_for(s, m)) && !closing_unseen(m)) {
         GR_STAT_INC(m->p->stats.mparks);
+        m->steal_grant = 0;
         int64_t timeout = until_deadline(m, recheck);
-        if (gr_netpoll_nwait(s->netpoll) > 0 && gr_netpoll_try_block(s->netpoll))
+        if (atomic_load(&m->nfdwait) > 0 && take_poller(m))
             rc = poll_idle(m, timeout);
         else
             rc = gr_park_wait(&m->park, timeout);
+        atomic_store(&m->want_poll, 0);
     }
     pthread_mutex_lock(&s->idle.mu);
     gr_idle_remove_locked(&s->idle, m->id);
@@ -638,16 +669,24 @@ void gr_m_gil_waited(gr_m *m, int64_t waited_ns)
  * in a row while that work stayed there: then whoever holds the GIL has not come back to
  * its queues for about 100 ms, and running one batch here is what keeps a spawned task
  * from starving behind a task that never parks. */
+enum { SHARED_TAKE, SHARED_BACKOFF, SHARED_ASK };
+
 static int leave_shared_work(gr_m *m)
 {
-    if (!m->gil_contended || m->seen_closing)
-        return 0;
+    if (m->sched->gil_contended_ns == 0 || m->seen_closing)
+        return SHARED_TAKE;
+    /* Every take goes through gr_sched_wait's look at the Ms holding the work first. */
+    if (!m->steal_grant)
+        return SHARED_ASK;
+    if (!m->gil_contended)
+        return SHARED_TAKE;
     if (m->nbackoff >= GR_BACKOFF_ROUNDS) {
         m->nbackoff = 0;
         GR_STAT_INC(m->p->stats.backoff_steals);
-        return 0;
+        return SHARED_TAKE;
     }
-    return 1;
+    m->steal_grant = 0;
+    return SHARED_BACKOFF;
 }
 
 void gr_sched_backoff(gr_m *m)
@@ -692,8 +731,14 @@ int gr_sched_next(gr_m *m, gr_g **out)
      * ready. Waiters of other Ms go to their inboxes. */
     if (gr_netpoll_nwait(s->netpoll) > 0 && gr_netpoll_poll(s->netpoll) > 0 && (g = next_local(m)))
         goto found;
-    if (leave_shared_work(m))
+    switch (leave_shared_work(m)) {
+    case SHARED_BACKOFF:
         return shared_work(s, m) ? GR_NEXT_BACKOFF : GR_NEXT_NONE;
+    case SHARED_ASK:
+        return GR_NEXT_NONE;
+    default:
+        break;
+    }
     if ((g = take_global(m)))
         goto found;
     if (m->seen_closing && m->started.n == 0)
@@ -710,32 +755,56 @@ found:
     return GR_NEXT_G;
 }
 
-/* GIL builds: 1 if shared work stays in sight for GR_STEAL_GRACE_NS (or own work or
- * shutdown shows up), 0 if it goes away first. A task spawned by a task that parks soon
- * is taken by its own M within microseconds; contending for the GIL to steal it would
- * force a switch on the M running Python for nothing (Go's runqsteal sleeps 3 us before
- * it takes a runnext for the same reason). */
+/* Tasks the other Ps have handed to their Ms so far: how busy their schedulers are. */
+static uint64_t others_executed(gr_sched *s, gr_m *m)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < s->nprocs; i++)
+        if (&s->ps[i] != m->p)
+            n += GR_STAT_GET(s->ps[i].stats.executed);
+    return n;
+}
+
+enum { SHARED_PERSISTS, SHARED_GONE, SHARED_BUSY };
+
+/* GIL builds: whether to contend for the GIL to take shared work. PERSISTS if it stays in
+ * sight for GR_STEAL_GRACE_NS (or own work or shutdown shows up), GONE if it goes away
+ * first, BUSY if the other Ms meanwhile keep running task after task.
+ *   - GONE: a task spawned by a task that parks soon is taken by its own M within
+ *     microseconds; contending for the GIL to steal it would force a switch on the M
+ *     running Python for nothing (Go's runqsteal sleeps 3 us before it takes a runnext
+ *     for the same reason).
+ *   - BUSY: an M that keeps scheduling runs Python between short parks (a network server's
+ *     tasks), whose GIL releases (each recv and send) make the GIL look free to a waiter.
+ *     Work taken from it would only take turns with it for the GIL, and a task started
+ *     here stays here for good (rule 2), with a GIL hand-off for every wake-up between
+ *     the two Ms. Only an M stuck in one long call (C code without the GIL, or Python the
+ *     back-off valve deals with) leaves its queue to others. */
 static int shared_work_persists(gr_m *m)
 {
     gr_sched *s = m->sched;
     int64_t end = gr_nanotime() + GR_STEAL_GRACE_NS;
+    uint64_t ran = others_executed(s, m);
     do {
         if (own_work(m) || closing_unseen(m))
-            return 1;
+            return SHARED_PERSISTS;
         if (!shared_work(s, m))
-            return 0;
+            return SHARED_GONE;
+        if (others_executed(s, m) - ran >= GR_BUSY_RUNS)
+            return SHARED_BUSY;
         /* Outside the idle set: only this M's own wake-ups end the nap early. */
         gr_park_wait(&m->park, GR_STEAL_GRACE_STEP_NS);
     } while (gr_nanotime() < end);
-    return 1;
+    return SHARED_PERSISTS;
 }
 
 int gr_sched_wait(gr_m *m)
 {
     gr_sched *s = m->sched;
+    int busy = 0; /* the Ms with shared work are busy: sleep a grace period, then look again */
     for (;;) {
-        if (!(s->nprocs > 1 && spin_for_work(m))) {
-            switch (park_idle(m)) {
+        if (busy || !(s->nprocs > 1 && spin_for_work(m))) {
+            switch (park_idle(m, busy, busy ? GR_STEAL_GRACE_NS : -1)) {
             case PARK_DEADLOCK:
                 return GR_NEXT_DEADLOCK;
             case PARK_INTR:
@@ -743,13 +812,23 @@ int gr_sched_wait(gr_m *m)
             default:
                 break;
             }
+            busy = 0;
             /* A park that timed out with nothing to do (a deferred deadlock check) */
             if (!work_for(s, m) && !closing_unseen(m))
                 continue;
         }
-        if (s->gil_contended_ns == 0 || own_work(m) || !shared_work(s, m) ||
-            shared_work_persists(m))
+        if (s->gil_contended_ns == 0 || own_work(m) || !shared_work(s, m))
             return GR_NEXT_NONE;
+        switch (shared_work_persists(m)) {
+        case SHARED_PERSISTS:
+            m->steal_grant = 1;
+            return GR_NEXT_NONE;
+        case SHARED_BUSY:
+            busy = 1;
+            break;
+        default:
+            break;
+        }
     }
 }
 

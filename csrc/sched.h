@@ -91,9 +91,18 @@ struct gr_m {
     int gil_contended;
     uint32_t nbackoff;  /* back-offs in a row while contended */
     uint32_t nshort;    /* short GIL waits in a row */
+    /* gr_sched_wait judged shared work worth the GIL (shared_work_persists); cleared when
+     * this M backs off or parks. Without it a GIL build takes no shared work. */
+    int steal_grant;
     /* 1 while this M is blocked in the poller: whoever unparks it must break the poll
      * too (m_unpark in sched.c). seq_cst, paired with the park word (see there). */
     _Atomic uint32_t in_poll;
+    /* Its G's parked on an fd (netpoll.c: changed by this M's own begin and end calls,
+     * read by the others): only an M with some blocks in the poller. */
+    _Atomic int32_t nfdwait;
+    /* Set while this M sleeps on its futex because another M held the poller: the poller
+     * wakes it when it leaves (sched.c, take_poller and poll_idle). */
+    _Atomic uint32_t want_poll;
     void *obj;          /* the Cython M object */
     gr_m_body body;
     pthread_t thread;

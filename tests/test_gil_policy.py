@@ -2,6 +2,7 @@
 work only when its wait for the GIL says no other M is running Python, so chatty tasks
 are not split across Ms, while GIL-releasing work still spreads."""
 import hashlib
+import socket
 import sys
 import threading
 import time
@@ -43,7 +44,9 @@ def test_a_sender_spawned_while_main_runs_python_is_not_split_off_to_another_m()
 
 
 @gil_build
-def test_pure_python_tasks_make_the_other_m_back_off_and_each_runs_once():
+def test_pure_python_tasks_stay_on_the_busy_m_and_each_runs_once():
+    # The other M sees the first one run task after task (shared_work_persists: BUSY) and
+    # leaves its queue alone: two Ms running Python would only take turns for the GIL.
     counts = {}
 
     def work(i):
@@ -57,7 +60,7 @@ def test_pure_python_tasks_make_the_other_m_back_off_and_each_runs_once():
 
     s = gr.run(main, procs=2)
     assert sorted(counts) == list(range(3000)) and set(counts.values()) == {1}
-    assert s["procs"][1]["backoffs"] > 0, s
+    assert s["procs"][1]["executed"] < 300, s["procs"]
 
 
 def test_gil_releasing_tasks_run_on_both_ms():
@@ -90,3 +93,56 @@ def test_a_task_spawned_behind_a_task_that_never_parks_still_runs_at_two_procs()
 
     ran_on, here, s = gr.run(main, procs=2)
     assert ran_on and ran_on[0] != here, s
+
+
+@gil_build
+def test_network_tasks_of_a_busy_m_are_not_split_off_to_another_m():
+    # An echo server's tasks run Python between short parks on their sockets, and each
+    # recv and send releases the GIL, so a waiting M saw the GIL free and stole half of a
+    # burst of new connections: every wake-up of those then cost a GIL hand-off between
+    # the Ms (1.7x the CPU per round trip of procs=1). Work that the other M keeps
+    # running task after task is left to it.
+    n_pairs, n_msgs = 300, 20
+
+    def echo(a):
+        a.setblocking(False)
+        for _ in range(n_msgs):
+            while True:
+                try:
+                    data = a.recv(64)
+                    break
+                except BlockingIOError:
+                    gr.wait_readable(a)
+            a.sendall(data)
+
+    def client(b):
+        b.setblocking(False)
+        for i in range(n_msgs):
+            b.sendall(b"%d" % i)
+            while True:
+                try:
+                    assert b.recv(64) == b"%d" % i
+                    break
+                except BlockingIOError:
+                    gr.wait_readable(b)
+
+    pairs = [socket.socketpair() for _ in range(n_pairs)]  # made before: main spawns at once
+
+    def main():
+        here = threading.get_ident()
+        ran_on = set()
+
+        def on(fn, sock):
+            ran_on.add(threading.get_ident())
+            fn(sock)
+
+        tasks = [gr.go(on, echo, a) for a, _ in pairs] + [gr.go(on, client, b) for _, b in pairs]
+        for t in tasks:
+            t.join()
+        for a, b in pairs:
+            a.close()
+            b.close()
+        return ran_on == {here}, gr.stats()
+
+    same_m, s = gr.run(main, procs=2)
+    assert same_m, s["procs"]
