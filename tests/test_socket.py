@@ -296,26 +296,33 @@ def test_makefile_readline_round_trips(grun):
     assert grun(main) == [line.upper() for line in lines]
 
 
-def test_sendfile_sends_the_whole_file(grun, tmp_path):
+@pytest.mark.parametrize("source", ["file", "bytesio"])
+def test_sendfile_sends_the_rest_of_the_file(grun, tmp_path, source):
+    """os.sendfile() for a regular file, send() for anything else; both park when the
+    peer's buffer is full, and leave the file's position after what they sent."""
+    data = os.urandom(3_000_000)
     path = tmp_path / "data.bin"
-    path.write_bytes(os.urandom(300_000))
+    path.write_bytes(data)
 
     def main():
-        a, b = socket.socketpair()
+        with socket.create_server(LOCAL) as srv:
+            a = socket.create_connection(srv.getsockname())
+            b, _ = srv.accept()
 
-        def send():
-            with a, open(path, "rb") as f:
-                return a.sendfile(f)
+            def send():
+                with a, (open(path, "rb") if source == "file" else io.BytesIO(data)) as f:
+                    n = a.sendfile(f, offset=1000, count=2_500_000)
+                    return n, f.tell()
 
-        t = gr.go(send)
-        got = bytearray()
-        while data := b.recv(65536):
-            got += data
-        b.close()
-        return t.join(), bytes(got)
+            t = gr.go(send)
+            got = bytearray()
+            with b:
+                while chunk := b.recv(65536):
+                    got += chunk
+            return t.join(), bytes(got)
 
-    sent, got = grun(main)
-    assert sent == 300_000 and got == path.read_bytes()
+    (sent, pos), got = grun(main)
+    assert sent == 2_500_000 and pos == 2_501_000 and got == data[1000:2_501_000]
 
 
 def test_two_tasks_reading_one_socket_one_is_busy(grun):
@@ -410,6 +417,39 @@ def test_accept_timeout(grun):
     grun(main)
 
 
+def connect_until_timeout(mod):
+    """Connect to a listener that never accepts until its backlog is full and a connect
+    times out (Linux drops the SYN then); return what connect() and connect_ex() did."""
+    srv = mod.create_server(LOCAL, backlog=1)
+    held = []
+    try:
+        for _ in range(20):
+            c = mod.socket()
+            c.settimeout(0.1)
+            try:
+                c.connect(srv.getsockname())
+            except TimeoutError as e:
+                c.close()
+                with mod.socket() as d:
+                    d.settimeout(0.1)
+                    return str(e), d.connect_ex(srv.getsockname())
+            held.append(c)
+        return None
+    finally:
+        for c in held:
+            c.close()
+        srv.close()
+
+
+def test_connect_timeout_in_a_task(grun):
+    assert grun(connect_until_timeout, socket) == ("timed out", errno.EWOULDBLOCK)
+
+
+@pytest.mark.parametrize("mod", [std_socket, socket], ids=["stdlib", "goroutines"])
+def test_connect_timeout_outside_run(mod):
+    assert connect_until_timeout(mod) == ("timed out", errno.EWOULDBLOCK)
+
+
 def test_sendall_timeout_covers_the_whole_call(grun):
     def main():
         a, b = socket.socketpair()
@@ -500,6 +540,28 @@ def test_close_from_another_task_wakes_the_waiter_with_ebadf(grun):
             return None
 
         t = gr.go(reader)
+        gr.sleep(0.01)
+        b.close()
+        a.close()
+        return t.join()
+
+    assert grun(main) == errno.EBADF
+
+
+def test_close_wakes_a_task_in_wait_readable_on_the_socket(grun):
+    """gr.wait_readable(sock) from user code: close() tells the poller about it too."""
+
+    def main():
+        a, b = socket.socketpair()
+
+        def waiter():
+            try:
+                gr.wait_readable(b)
+            except OSError as e:
+                return e.errno
+            return None
+
+        t = gr.go(waiter)
         gr.sleep(0.01)
         b.close()
         a.close()
@@ -783,6 +845,7 @@ def test_plain_thread_beside_a_run():
 
 class Hello(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
+    disable_nagle_algorithm = True  # headers and body go out in two writes
 
     def do_GET(self):
         body = f"hello {self.path}".encode()

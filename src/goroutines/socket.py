@@ -30,6 +30,7 @@ to read and one to write on a socket (``BusyResourceError`` otherwise), as in Go
 # redefined below.
 import _socket
 import errno as _errno
+import io as _io
 import os as _os
 import socket as _std
 import sys as _sys
@@ -51,6 +52,13 @@ if _sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup  # type: ignore[import-not-found]
 
 _GLOBAL_DEFAULT_TIMEOUT = _std._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
+# The stdlib's class and functions as they are now: gr.patch() may later replace the
+# module's names with these cooperative ones, which must not then call themselves.
+_StdSocket = _std.socket
+_std_create_server = _std.create_server
+_std_getaddrinfo = _std.getaddrinfo
+_std_socketpair = _std.socketpair
+_GiveupOnSendfile = _std._GiveupOnSendfile  # type: ignore[attr-defined]
 _C = _socket.socket  # the C methods, called unbound: no attribute lookup on the hot path
 _c_accept = _C._accept  # type: ignore[attr-defined]
 _c_connect = _C.connect
@@ -109,7 +117,7 @@ def _cooperative(method, writing):
     return call
 
 
-class socket(_std.socket):  # type: ignore[no-redef]
+class socket(_StdSocket):  # type: ignore[no-redef]
     """A ``socket.socket`` whose blocking calls park the task (see the module's docstring).
 
     Example::
@@ -128,10 +136,10 @@ class socket(_std.socket):  # type: ignore[no-redef]
             # as the stdlib's socket starts with.
             if type == -1:
                 type = _std.SOCK_STREAM
-            _std.socket.__init__(self, family, type | _std.SOCK_NONBLOCK, proto)
+            _StdSocket.__init__(self, family, type | _std.SOCK_NONBLOCK, proto)
             self._timeout = 0.0 if type & _std.SOCK_NONBLOCK else _std.getdefaulttimeout()
         else:
-            _std.socket.__init__(self, family, type, proto, fileno)
+            _StdSocket.__init__(self, family, type, proto, fileno)
             self._timeout = _c_gettimeout(self)
             _c_settimeout(self, 0.0)
         self._pfd = None
@@ -280,9 +288,48 @@ class socket(_std.socket):  # type: ignore[no-redef]
             return e.errno
         return 0
 
-    def sendfile(self, file, offset=0, count=None):
-        """Send a file's contents with send() (cooperative); return the bytes sent."""
-        return self._sendfile_use_send(file, offset, count)
+    def _sendfile_use_sendfile(self, file, offset=0, count=None):
+        # The stdlib's sendfile() calls this first (and falls back to send() on
+        # _GiveupOnSendfile): its os.sendfile() loop, parking where it polls, with the
+        # timeout covering the whole call as for sendall().
+        self._check_sendfile_params(file, offset, count)
+        try:
+            fileno = file.fileno()
+            fsize = _os.fstat(fileno).st_size
+        except (AttributeError, _io.UnsupportedOperation, OSError) as err:
+            raise _GiveupOnSendfile(err) from None  # not a regular file
+        if not fsize:
+            return 0
+        timeout = self._timeout
+        if timeout == 0.0:
+            raise ValueError("non-blocking sockets are not supported")
+        deadline = None if timeout is None else _monotonic() + timeout
+        sockno = self.fileno()
+        blocksize = min(count or fsize, 2**30)
+        total = 0
+        try:
+            while True:
+                if count:
+                    blocksize = count - total
+                    if blocksize <= 0:
+                        break
+                try:
+                    sent = _os.sendfile(sockno, fileno, offset, blocksize)
+                except BlockingIOError:
+                    self._wait(True, deadline)
+                    continue
+                except OSError as err:
+                    if total == 0:  # e.g. a file sendfile() cannot map: use send()
+                        raise _GiveupOnSendfile(err) from None
+                    raise
+                if sent == 0:
+                    break  # EOF
+                offset += sent
+                total += sent
+            return total
+        finally:
+            if total > 0 and hasattr(file, "seek"):
+                file.seek(offset)
 
     # --- closing -----------------------------------------------------------------------
 
@@ -304,7 +351,7 @@ class socket(_std.socket):  # type: ignore[no-redef]
         """Close the socket object without closing the fd, and return the fd (which stays
         non-blocking). Tasks waiting on it wake with OSError(EBADF)."""
         self._drop_poller()
-        return _std.socket.detach(self)
+        return _StdSocket.detach(self)
 
 
 def _resolve(address, family):
@@ -337,7 +384,7 @@ def socketpair(family=None, type=_std.SOCK_STREAM, proto=0):  # type: ignore[no-
 
         a, b = socket.socketpair()
     """
-    a, b = _std.socketpair(family, type, proto)
+    a, b = _std_socketpair(family, type, proto)
     return _adopt(a), _adopt(b)
 
 
@@ -367,7 +414,7 @@ def create_server(  # type: ignore[no-redef]
         port = srv.getsockname()[1]
     """
     return _adopt(
-        _std.create_server(
+        _std_create_server(
             address, family=family, backlog=backlog, reuse_port=reuse_port,
             dualstack_ipv6=dualstack_ipv6,
         )
@@ -438,10 +485,10 @@ def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):  # type: ignore
     """
     if _in_task():
         try:
-            return _std.getaddrinfo(host, port, family, type, proto, flags | _std.AI_NUMERICHOST)
+            return _std_getaddrinfo(host, port, family, type, proto, flags | _std.AI_NUMERICHOST)
         except _std.gaierror:
-            return _blocking(_std.getaddrinfo, host, port, family, type, proto, flags)
-    return _std.getaddrinfo(host, port, family, type, proto, flags)
+            return _blocking(_std_getaddrinfo, host, port, family, type, proto, flags)
+    return _std_getaddrinfo(host, port, family, type, proto, flags)
 
 
 gethostbyname = _offloaded(_std.gethostbyname)

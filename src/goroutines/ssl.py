@@ -20,14 +20,17 @@ context wraps a socket into a stdlib ``SSLSocket``, which blocks the M.
 """
 
 import ssl as _std
+from ssl import *  # noqa: F403
 from time import monotonic as _monotonic
 from types import FunctionType as _FunctionType
 
 from goroutines import socket as _gsocket
 
-# The stdlib's names, private ones included: the functions rebound below run in this
-# module's namespace, where SSLContext and create_connection are the cooperative ones.
-globals().update((_k, _v) for _k, _v in vars(_std).items() if not _k.startswith("__"))
+# The stdlib's names: the public ones by the star import (visible to type checkers), and
+# the private ones too, since the functions rebound below run in this module's namespace,
+# where SSLContext and create_connection are the cooperative ones.
+globals().update((_k, _v) for _k, _v in vars(_std).items() if _k.startswith("_") and
+                 not _k.startswith("__"))
 
 _WANT = (_std.SSLWantReadError, _std.SSLWantWriteError)
 socket = _gsocket.socket
@@ -59,7 +62,7 @@ def _tls(method):
     return call
 
 
-class SSLSocket(_std.SSLSocket, _gsocket.socket):
+class SSLSocket(_std.SSLSocket, _gsocket.socket):  # type: ignore[no-redef]
     """A stdlib ``ssl.SSLSocket`` over a cooperative socket; made by
     ``SSLContext.wrap_socket`` (there is no public constructor, as in the stdlib).
 
@@ -114,7 +117,7 @@ class SSLSocket(_std.SSLSocket, _gsocket.socket):
                 self._wait(type(e) is _std.SSLWantWriteError, deadline)
 
 
-class SSLContext(_std.SSLContext):
+class SSLContext(_std.SSLContext):  # type: ignore[no-redef]
     """The stdlib's ``ssl.SSLContext``, whose ``wrap_socket`` makes cooperative sockets.
 
     Example::
