@@ -27,15 +27,22 @@ OUT = ROOT / "build" / "examples"
 # The names examples use without defining them, declared with the type they stand for.
 # An example that uses a new one fails below until it is added here.
 FREE_NAMES = {
+    "ch": "ch: gr.Chan[str]",
     "counter": "counter: int",
     "data": "data: gr.Chan[bytes]",
+    "dropped": "dropped: int",
+    "fd": "fd: int",
     "fetch": "def fetch(url: str, wg: gr.WaitGroup | None = None) -> bytes: return b''",
     "init_config": "def init_config() -> None: ...",
+    "item": "item: str",
     "key": "key: str",
+    "os": "import os",
+    "payload": "payload: bytes",
     "quit": "quit: gr.Chan[None]",
     "ready": "ready: bool",
     "results": "results: gr.Chan[int]",
     "setup": "def setup() -> None: ...",
+    "sock": "import socket as _socket\nsock: _socket.socket",
     "table": "table: dict[str, int]",
     "url": "url: str",
     "urls": "urls: list[str]",

@@ -259,14 +259,13 @@ def _timer(name, call):
 
 # Every public call that needs the runtime, and the name its error must give: the one the
 # user called (the sync waits said "this must be called ...", num_tasks() "goroutines.run()
-# is not running"). current() is left out: what it does outside a task is decided elsewhere.
+# is not running"). current() is left out: what it does outside a task is decided elsewhere,
+# and so are Chan.send and Chan.recv, which block a thread that is not an M
+# (test_chan_threads.py).
 TASK_ONLY = [
     _task_only("gosched", gr.gosched),
     _task_only("sleep", lambda: gr.sleep(0), "sleep(0)"),
     _task_only("sleep", lambda: gr.sleep(0.001)),
-    _task_only("Chan.send", lambda: gr.Chan(1).send(1)),
-    _task_only("Chan.recv", lambda: gr.Chan().recv()),
-    _task_only("Chan.recv", lambda: next(iter(gr.Chan())), "Chan-iteration"),  # receives
     _task_only("select", lambda: gr.select(gr.Recv(gr.Chan()), default=True)),
     _task_only("Mutex.lock", lambda: gr.Mutex().lock()),
     _task_only("Mutex.lock", lambda: _with(gr.Mutex()), "with-Mutex"),

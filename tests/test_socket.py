@@ -88,6 +88,16 @@ def test_module_has_every_stdlib_name():
     assert issubclass(socket.socket, std_socket.socket)
 
 
+@pytest.mark.parametrize("mod", [std_socket, socket], ids=["stdlib", "goroutines"])
+def test_arguments_are_positional_only_as_in_the_stdlib(mod):
+    with mod.socket() as s:
+        for call in (lambda: s.settimeout(value=1), lambda: s.setblocking(flag=True),
+                     lambda: s.recv(bufsize=1), lambda: s.sendall(data=b"x"),
+                     lambda: s.connect(address=("127.0.0.1", 1))):
+            with pytest.raises(TypeError):
+                call()
+
+
 def test_new_socket_takes_the_default_timeout():
     before = std_socket.getdefaulttimeout()
     std_socket.setdefaulttimeout(2.5)
@@ -186,6 +196,25 @@ def test_recv_into_recvfrom_into_and_memoryview_sendall(grun):
             return bytes(buf), bytes(buf2[:m])
 
     assert grun(main) == (struct.pack("!4i", 1, 2, 3, 4), b"xyz")
+
+
+def test_send_fds_and_recv_fds_over_sendmsg_and_recvmsg(grun):
+    def main():
+        a, b = socket.socketpair()
+        r, w = os.pipe()
+        t = gr.go(socket.recv_fds, b, 100, 1)  # parks in recvmsg: nothing sent yet
+        gr.sleep(0.01)
+        socket.send_fds(a, [b"here"], [w])
+        msg, fds, _flags, _addr = t.join()
+        os.write(fds[0], b"via the passed fd")
+        got = os.read(r, 100)
+        for fd in (r, w, *fds):
+            os.close(fd)
+        a.close()
+        b.close()
+        return msg, got
+
+    assert grun(main) == (b"here", b"via the passed fd")
 
 
 def test_udp_sendto_recvfrom(grun):

@@ -46,6 +46,7 @@ from goroutines._core import (
     wait_readable,
     wait_writable,
 )
+from goroutines.monkey import patch, unpatch
 
 __all__ = [
     "BusyResourceError",
@@ -73,12 +74,14 @@ __all__ = [
     "gosched",
     "notify_closing",
     "num_tasks",
+    "patch",
     "procs",
     "run",
     "select",
     "sleep",
     "stats",
     "topology",
+    "unpatch",
     "wait_readable",
     "wait_writable",
 ]

@@ -207,6 +207,21 @@ cdef extern from "netpoll.h" nogil:
     void gr_sched_set_netpoll(gr_sched *s, gr_netpoll *np)  # sched.h
 
 
+cdef extern from "xwait.h" nogil:
+    ctypedef struct gr_xwaiter:
+        gr_g g
+
+    enum:
+        GR_XWAIT_READY
+        GR_XWAIT_INTR
+
+    gr_xwaiter *gr_xwaiter_new(void *obj)
+    void gr_xwaiter_free(gr_xwaiter *xw)
+    void gr_xwaiter_prepare(gr_xwaiter *xw)
+    int gr_xwaiter_park(gr_xwaiter *xw, int64_t deadline)
+    void gr_xwaiter_cancel(gr_xwaiter *xw)
+
+
 cdef extern from "waitop.h" nogil:
     enum:
         GR_OP_SLEEP

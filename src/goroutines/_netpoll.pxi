@@ -206,7 +206,7 @@ def wait_writable(fileobj, timeout=None) -> None:
     Example::
 
         gr.wait_writable(sock, timeout=5)
-        n = sock.send(data)
+        n = sock.send(payload)
     """
     _wait_fd(fileobj, GR_POLL_WRITE, timeout)
 

@@ -4,6 +4,7 @@
 # this part moves Python references in and out and parks the calling task.
 import sys
 import threading
+import time
 
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cpython.object cimport PyObject
@@ -65,6 +66,93 @@ cdef int _timer_poll(gr_ctimer *tm, int64_t now) except -1:
     return 0
 
 
+@cython.final
+cdef class _ThreadWaiter:
+    """The G and stand-in M through which a thread that runs no task waits (xwait.h)."""
+    cdef gr_xwaiter *xw
+
+    def __cinit__(self):
+        self.xw = gr_xwaiter_new(<void *>self)
+        if self.xw == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        gr_xwaiter_free(self.xw)
+
+
+# One waiter per thread: a thread waits for one thing at a time.
+_thread_waiters = threading.local()
+
+
+cdef M _running_on(M m, str what):
+    """m, the M of this thread, is running a task: code the scheduler runs between tasks
+    (a signal handler, a finalizer) must not wait, or it would block the M itself and
+    every task pinned to it."""
+    if m.cur is None:
+        raise RuntimeError(f"{what}() must be called from a task, or from a thread that is "
+                           f"not one of the runtime's, not from code run between tasks")
+    return m
+
+
+cdef int _wait_thread(gr_waitop *op, int64_t deadline) except -1:
+    """The park protocol for a thread that is not an M (a plain thread, a blocking()
+    call, any thread outside run()): the same begin and end as a task's wait, with the
+    thread blocked in between instead of a task parked. A signal handler's exception (Ctrl-C in
+    the main thread) ends the wait; if the operation completed first, it is raised after."""
+    cdef _ThreadWaiter w = getattr(_thread_waiters, "w", None)
+    if w is None:
+        w = _ThreadWaiter()
+        _thread_waiters.w = w
+    cdef gr_xwaiter *xw = w.xw
+    cdef int r
+    gr_xwaiter_prepare(xw)
+    cdef int rc = gr_waitop_begin(op, &xw.g, GR_DEADLINE_NOW if deadline == GR_DEADLINE_NOW
+                                  else GR_DEADLINE_NEVER)
+    if rc == GR_WAIT_NOMEM:
+        raise MemoryError()
+    if rc != GR_WAIT_PARK:
+        return rc
+    pending = None
+    while True:
+        with nogil:
+            r = gr_xwaiter_park(xw, deadline)
+        if r == GR_XWAIT_READY:
+            break
+        if pending is None:
+            try:
+                PyErr_CheckSignals()
+            except BaseException as e:
+                pending = e
+                gr_xwaiter_cancel(xw)
+    rc = gr_waitop_end(op, &xw.g)
+    if pending is not None:
+        if rc == GR_WAIT_OK and op.kind == GR_OP_RECV:
+            Py_DECREF(<object>op.elem)  # nobody will take the value now
+        raise pending
+    return rc
+
+
+cdef int _recv_timer_thread(gr_ctimer *tm, gr_waitop *op, int64_t deadline) except -1:
+    """A thread receives from a timer's channel. Channel timers are fired by the Ms (or by
+    a receive that finds them due), and there may be no run at all: so poll, and sleep
+    until the timer is due, the deadline, or a signal."""
+    cdef int rc
+    cdef int64_t now, until
+    while True:
+        now = gr_nanotime()
+        _timer_poll(tm, now)
+        rc = _wait_thread(op, GR_DEADLINE_NOW)
+        if rc != GR_WAIT_TIMEOUT or deadline == GR_DEADLINE_NOW:
+            return rc
+        if deadline > 0 and now >= deadline:
+            return GR_WAIT_TIMEOUT
+        until = gr_ctimer_when(tm)
+        if deadline > 0 and (until == 0 or deadline < until):
+            until = deadline
+        # A stopped timer never fires: without a deadline this waits for good, as in Go.
+        time.sleep(min((until - now) / 1e9, 0.05) if until > 0 else 0.05)
+
+
 cdef int _check_capacity(object n, str what) except -1:
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"{what} must be an int, not {type(n).__name__}")
@@ -110,42 +198,102 @@ cdef class Chan:
                 p = gr_chan_take_buffered(self.c)
             gr_chan_free(self.c)
 
-    def send(self, value) -> None:
-        """Send value, waiting for room or for a receiver. Raises ChanClosed."""
-        self._send(value)
+    def send(self, value, timeout=None) -> None:
+        """Send value, waiting for room or for a receiver. Raises ChanClosed, or
+        TimeoutError if ``timeout`` seconds pass first (the value is then not sent).
 
-    cdef int _send(self, value) except -1:
-        cdef M m = _running("Chan.send")
+        Works from any thread: a task parks, a plain thread (or a ``blocking()`` call)
+        blocks, and no M is held up either way.
+
+        Example::
+
+            ch.send("job", timeout=1.0)
+        """
+        if self._send(value, _deadline(timeout, "timeout") if timeout is not None
+                      else GR_DEADLINE_NEVER) == GR_WAIT_TIMEOUT:
+            raise TimeoutError("send timed out")
+
+    def try_send(self, value) -> bool:
+        """Send value only if a receiver or room is ready now: True if sent. Raises
+        ChanClosed on a closed channel, as send() does.
+
+        Example::
+
+            if not ch.try_send(item):
+                dropped += 1
+        """
+        return self._send(value, GR_DEADLINE_NOW) == GR_WAIT_OK
+
+    cdef int _send(self, value, int64_t deadline) except -1:
+        """Send; GR_WAIT_OK, or GR_WAIT_TIMEOUT when the deadline came first."""
+        cdef M m = _curm()
         cdef gr_waitop op
         _op(&op, GR_OP_SEND, self.c)
         op.elem = <void *>value
         Py_INCREF(value)  # the channel's reference, once the value is in
         cdef int rc = GR_WAIT_CANCELLED
         try:
-            rc = _wait(m, m.cur, &op, GR_DEADLINE_NEVER, PARK_CHAN_SEND)
+            if m is None:
+                rc = _wait_thread(&op, deadline)
+            else:
+                rc = _wait(_running_on(m, "Chan.send"), m.cur, &op, deadline, PARK_CHAN_SEND)
         finally:
             if rc != GR_WAIT_OK:
                 Py_DECREF(value)
         if rc == GR_WAIT_CLOSED:
             raise ChanClosed("send on closed channel")
-        return 0
+        return rc
 
-    def recv(self):
-        """Receive a value, waiting for one. Raises ChanClosed once closed and drained."""
-        return self._recv()
+    def recv(self, timeout=None):
+        """Receive a value, waiting for one. Raises ChanClosed once closed and drained,
+        or TimeoutError if ``timeout`` seconds pass first. Works from any thread, as
+        send() does.
 
-    cdef object _recv(self):
-        cdef M m = _running("Chan.recv")
+        Example::
+
+            job = ch.recv(timeout=1.0)
+        """
+        return self._recv(_deadline(timeout, "timeout") if timeout is not None else GR_DEADLINE_NEVER)
+
+    def try_recv(self):
+        """Receive only if a value is ready now: ``(value, True)``, or ``(None, False)``
+        when none is. Raises ChanClosed once closed and drained, as recv() does.
+
+        Example::
+
+            value, ok = ch.try_recv()
+        """
         cdef gr_waitop op
-        _op(&op, GR_OP_RECV, self.c)
-        if self.timer != NULL:
-            _timer_poll(self.timer, gr_nanotime())
-            op.ctimers = &_ctimers
-            op.timers = &self.timer
-            op.ntimers = 1
-        if _wait(m, m.cur, &op, GR_DEADLINE_NEVER, PARK_CHAN_RECV) == GR_WAIT_CLOSED:
-            raise ChanClosed("receive on closed channel")
+        if self._recv_op(&op, GR_DEADLINE_NOW) == GR_WAIT_TIMEOUT:
+            return None, False
+        return _take(op.elem), True
+
+    cdef object _recv(self, int64_t deadline):
+        cdef gr_waitop op
+        if self._recv_op(&op, deadline) == GR_WAIT_TIMEOUT:
+            raise TimeoutError("receive timed out")
         return _take(op.elem)
+
+    cdef int _recv_op(self, gr_waitop *op, int64_t deadline) except -1:
+        """Receive into op.elem (a reference to take); OK or TIMEOUT."""
+        cdef M m = _curm()
+        cdef int rc
+        _op(op, GR_OP_RECV, self.c)
+        if m is not None:
+            _running_on(m, "Chan.recv")
+            if self.timer != NULL:
+                _timer_poll(self.timer, gr_nanotime())
+                op.ctimers = &_ctimers
+                op.timers = &self.timer
+                op.ntimers = 1
+            rc = _wait(m, m.cur, op, deadline, PARK_CHAN_RECV)
+        elif self.timer != NULL:
+            rc = _recv_timer_thread(self.timer, op, deadline)
+        else:
+            rc = _wait_thread(op, deadline)
+        if rc == GR_WAIT_CLOSED:
+            raise ChanClosed("receive on closed channel")
+        return rc
 
     def close(self) -> None:
         """Close the channel: parked receivers and senders wake with ChanClosed, buffered
@@ -167,7 +315,7 @@ cdef class Chan:
 
     def __next__(self):
         try:
-            return self._recv()
+            return self._recv(GR_DEADLINE_NEVER)
         except ChanClosed:
             raise StopIteration from None
 

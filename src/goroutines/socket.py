@@ -33,7 +33,7 @@ import errno as _errno
 import io as _io
 import os as _os
 import socket as _std
-import sys as _sys
+import sys
 from math import ceil as _ceil, floor as _floor
 from operator import index as _index
 from socket import *  # noqa: F403
@@ -48,8 +48,10 @@ from goroutines._core import (
 
 __all__ = list(_std.__all__)
 
-if _sys.version_info < (3, 11):
-    from exceptiongroup import ExceptionGroup  # type: ignore[import-not-found]
+if sys.version_info >= (3, 11):
+    _ExceptionGroup = ExceptionGroup  # noqa: F405  # a builtin
+else:
+    from exceptiongroup import ExceptionGroup as _ExceptionGroup  # type: ignore[import-not-found]
 
 _GLOBAL_DEFAULT_TIMEOUT = _std._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
 # The stdlib's class and functions as they are now: gr.patch() may later replace the
@@ -128,7 +130,7 @@ class socket(_StdSocket):  # type: ignore[no-redef]
         s.settimeout(5)
     """
 
-    __slots__ = ("_timeout", "_pfd")
+    __slots__ = ["_timeout", "_pfd"]  # a list, as the stdlib class's
 
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
         if fileno is None:
@@ -146,7 +148,7 @@ class socket(_StdSocket):  # type: ignore[no-redef]
 
     # --- timeouts: the user's, kept here; the fd itself stays non-blocking -------------
 
-    def settimeout(self, value):
+    def settimeout(self, value, /):
         """Set the timeout of blocking calls: None (block), 0.0 (non-blocking) or seconds."""
         value = _parse_timeout(value)
         if self.fileno() == -1:
@@ -157,7 +159,7 @@ class socket(_StdSocket):  # type: ignore[no-redef]
         """The timeout in seconds (float), or None when blocking without one."""
         return self._timeout
 
-    def setblocking(self, flag):
+    def setblocking(self, flag, /):
         """``setblocking(True)`` is ``settimeout(None)``, ``setblocking(False)`` is 0.0."""
         self.settimeout(None if flag else 0.0)
 
@@ -212,7 +214,7 @@ class socket(_StdSocket):  # type: ignore[no-redef]
         recvmsg_into = _cooperative(_C.recvmsg_into, False)
         sendmsg = _cooperative(_C.sendmsg, True)
 
-    def sendall(self, data, flags=0):
+    def sendall(self, data, flags=0, /):
         """Send all of ``data``; the timeout covers the whole call, as in the stdlib. On an
         error the peer may have received part of it."""
         try:
@@ -247,7 +249,7 @@ class socket(_StdSocket):  # type: ignore[no-redef]
             fd, addr = self._retry(_c_accept, False, ())
         return socket(_c_family(self), _c_type(self), _c_proto(self), fd), addr
 
-    def connect(self, address):
+    def connect(self, address, /):
         """Connect to ``address``, parking until the connection is made (or fails)."""
         if _in_task():
             address = _resolve(address, _c_family(self))
@@ -273,7 +275,7 @@ class socket(_StdSocket):  # type: ignore[no-redef]
                 if e.errno != _errno.ENOTCONN:
                     raise
 
-    def connect_ex(self, address):
+    def connect_ex(self, address, /):
         """Like connect(), but return an errno instead of raising OSError (0 on success;
         EWOULDBLOCK on a timeout, as the stdlib's); address errors still raise."""
         try:
@@ -457,7 +459,7 @@ def create_connection(  # type: ignore[no-redef]
     try:
         if not all_errors:
             raise errors[0]
-        raise ExceptionGroup("create_connection failed", errors)
+        raise _ExceptionGroup("create_connection failed", errors)
     finally:
         errors.clear()  # break the cycle traceback -> frame -> errors -> exception
 
