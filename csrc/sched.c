@@ -43,8 +43,12 @@
  * it (shared_work_persists), checked every GR_STEAL_GRACE_STEP_NS: longer than a burst
  * of spawns takes to start on its own M (a 503-task ring: about 0.8 ms), far shorter than
  * the work that gains from a second M. */
-#define GR_STEAL_GRACE_NS 4000000
+#define GR_STEAL_GRACE_NS 2000000
 #define GR_STEAL_GRACE_STEP_NS 100000
+/* ... counted in the CPU time of the Ms holding the work, which is how long they really
+ * ran (on a loaded machine the OS may deschedule them for milliseconds), but no longer
+ * than this in wall time: an M blocked in a syscall uses no CPU. */
+#define GR_STEAL_GRACE_MAX_NS 20000000
 /* Tasks the other Ms may run during the grace before they count as busy: a few per
  * millisecond is C work (hashlib on a MiB: ~1 ms); a network server runs hundreds. */
 #define GR_BUSY_RUNS 16
@@ -59,7 +63,13 @@ static _Thread_local gr_m *curm;
  * memory is published through it, so it pairs with nothing. */
 static _Atomic uint64_t next_id = 1;
 
-void gr_m_bind(gr_m *m) { curm = m; }
+void gr_m_bind(gr_m *m)
+{
+    curm = m;
+    if (m && !atomic_load_explicit(&m->has_cpuclock, memory_order_relaxed) &&
+        pthread_getcpuclockid(pthread_self(), &m->cpuclock) == 0)
+        atomic_store_explicit(&m->has_cpuclock, 1, memory_order_release);
+}
 gr_m *gr_m_current(void) { return curm; }
 
 static uint32_t gcd(uint32_t a, uint32_t b)
@@ -114,6 +124,7 @@ gr_sched *gr_sched_new(int nprocs)
         m->p = p;
         m->sched = s;
         m->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
+        atomic_init(&m->active, i == 0); /* M0 runs main; the others start waiting */
     }
     return s;
 }
@@ -639,6 +650,16 @@ static int park_idle(gr_m *m, int own_only, int64_t timeout_ns)
 }
 
 /* ---- GIL-aware stealing ---------------------------------------------------------------- */
+/* Another M is running Python (or about to): only then can taking shared work cost a GIL
+ * hand-off, or split a busy M's tasks. */
+static int others_active(gr_sched *s, gr_m *m)
+{
+    for (int i = 0; i < s->nprocs; i++)
+        if (&s->ms[i] != m && atomic_load_explicit(&s->ms[i].active, memory_order_relaxed))
+            return 1;
+    return 0;
+}
+
 
 void gr_sched_set_gil_policy(gr_sched *s, int64_t contended_ns)
 {
@@ -673,7 +694,7 @@ enum { SHARED_TAKE, SHARED_BACKOFF, SHARED_ASK };
 
 static int leave_shared_work(gr_m *m)
 {
-    if (m->sched->gil_contended_ns == 0 || m->seen_closing)
+    if (m->sched->gil_contended_ns == 0 || m->seen_closing || !others_active(m->sched, m))
         return SHARED_TAKE;
     /* Every take goes through gr_sched_wait's look at the Ms holding the work first. */
     if (!m->steal_grant)
@@ -691,6 +712,7 @@ static int leave_shared_work(gr_m *m)
 
 void gr_sched_backoff(gr_m *m)
 {
+    atomic_store_explicit(&m->active, 0, memory_order_relaxed);
     /* Not searching while it sleeps: let a submit wake another M instead. */
     gr_idle_end_spin(&m->sched->idle, m->id);
     uint32_t shift = m->nbackoff < GR_BACKOFF_MAX_SHIFT ? m->nbackoff : GR_BACKOFF_MAX_SHIFT;
@@ -699,6 +721,7 @@ void gr_sched_backoff(gr_m *m)
     /* Not in the idle set: a submit does not wake a backing-off M (the GIL holder would
      * pay a futex wake for nothing). Its own inbox, close and its timers still do. */
     gr_park_wait(&m->park, until_deadline(m, (int64_t)GR_BACKOFF_NS << shift));
+    atomic_store_explicit(&m->active, 1, memory_order_relaxed);
 }
 
 /* ---- the scheduling decision ---------------------------------------------------------- */
@@ -765,7 +788,24 @@ static uint64_t others_executed(gr_sched *s, gr_m *m)
     return n;
 }
 
+/* CPU time the other Ms' threads have used: an M that the OS has descheduled (a loaded
+ * machine) runs no tasks, and must not look stuck in one long call. */
+static int64_t others_cpu_ns(gr_sched *s, gr_m *m)
+{
+    int64_t n = 0;
+    struct timespec ts;
+    for (int i = 0; i < s->nprocs; i++) {
+        gr_m *o = &s->ms[i];
+        /* acquire: pairs with gr_m_bind's release, so cpuclock is set. */
+        if (o != m && atomic_load_explicit(&o->has_cpuclock, memory_order_acquire) &&
+            clock_gettime(o->cpuclock, &ts) == 0)
+            n += (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    }
+    return n;
+}
+
 enum { SHARED_PERSISTS, SHARED_GONE, SHARED_BUSY };
+
 
 /* GIL builds: whether to contend for the GIL to take shared work. PERSISTS if it stays in
  * sight for GR_STEAL_GRACE_NS (or own work or shutdown shows up), GONE if it goes away
@@ -783,22 +823,38 @@ enum { SHARED_PERSISTS, SHARED_GONE, SHARED_BUSY };
 static int shared_work_persists(gr_m *m)
 {
     gr_sched *s = m->sched;
-    int64_t end = gr_nanotime() + GR_STEAL_GRACE_NS;
+    int64_t start = gr_nanotime(), cpu0 = others_cpu_ns(s, m);
     uint64_t ran = others_executed(s, m);
-    do {
-        if (own_work(m) || closing_unseen(m))
+    for (;;) {
+        if (own_work(m) || closing_unseen(m) || !others_active(s, m))
             return SHARED_PERSISTS;
         if (!shared_work(s, m))
             return SHARED_GONE;
-        if (others_executed(s, m) - ran >= GR_BUSY_RUNS)
+        int64_t wall = gr_nanotime() - start, cpu = others_cpu_ns(s, m) - cpu0;
+        /* Task after task, on the CPU a good part of the time (not an M that sleeps in a
+         * blocking call between short tasks, which stealing does help). */
+        if (others_executed(s, m) - ran >= GR_BUSY_RUNS && 4 * cpu >= wall)
             return SHARED_BUSY;
+        /* A grace of the holders' CPU time without getting through their queues; or they
+         * sit in a call that uses none (a blocking syscall), long enough. */
+        if (cpu >= GR_STEAL_GRACE_NS || wall >= GR_STEAL_GRACE_MAX_NS)
+            return SHARED_PERSISTS;
         /* Outside the idle set: only this M's own wake-ups end the nap early. */
         gr_park_wait(&m->park, GR_STEAL_GRACE_STEP_NS);
-    } while (gr_nanotime() < end);
-    return SHARED_PERSISTS;
+    }
 }
 
+static int sched_wait(gr_m *m);
+
 int gr_sched_wait(gr_m *m)
+{
+    atomic_store_explicit(&m->active, 0, memory_order_relaxed);
+    int rc = sched_wait(m);
+    atomic_store_explicit(&m->active, 1, memory_order_relaxed);
+    return rc;
+}
+
+static int sched_wait(gr_m *m)
 {
     gr_sched *s = m->sched;
     int busy = 0; /* the Ms with shared work are busy: sleep a grace period, then look again */

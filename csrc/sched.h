@@ -43,6 +43,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "g.h"
 #include "globalq.h"
@@ -94,6 +95,10 @@ struct gr_m {
     /* gr_sched_wait judged shared work worth the GIL (shared_work_persists); cleared when
      * this M backs off or parks. Without it a GIL build takes no shared work. */
     int steal_grant;
+    /* 0 while this M is inside gr_sched_wait or gr_sched_backoff (it runs no Python), 1
+     * otherwise. Written by the M, read by the others: shared work whose holders are all
+     * inactive is taken at once (sched.c, others_active). */
+    _Atomic int active;
     /* 1 while this M is blocked in the poller: whoever unparks it must break the poll
      * too (m_unpark in sched.c). seq_cst, paired with the park word (see there). */
     _Atomic uint32_t in_poll;
@@ -103,6 +108,10 @@ struct gr_m {
     /* Set while this M sleeps on its futex because another M held the poller: the poller
      * wakes it when it leaves (sched.c, take_poller and poll_idle). */
     _Atomic uint32_t want_poll;
+    /* Its thread's CPU clock, set by gr_m_bind (has_cpuclock: release, after cpuclock):
+     * how much another M has really run (sched.c, shared_work_persists). */
+    clockid_t cpuclock;
+    _Atomic int has_cpuclock;
     void *obj;          /* the Cython M object */
     gr_m_body body;
     pthread_t thread;
