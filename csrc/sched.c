@@ -308,6 +308,10 @@ void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g)
 {
     gr_gqueue wake;
     gr_gqueue_init(&wake);
+    /* Counted before DONE is published: a joiner that sees DONE and then asks how many
+     * tasks are live must not count g (num_tasks() right after a join). */
+    gr_glist_remove(&m->started, g);
+    GR_STAT_INC(m->p->stats.finished);
     gr_lock_acquire(&g->lock);
     GR_ASSERT(atomic_load_explicit(&g->state, memory_order_relaxed) != GR_G_DONE,
               "a G finished twice");
@@ -322,8 +326,6 @@ void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g)
     gr_g *j;
     while ((j = gr_gqueue_pop(&wake)) != NULL) /* in the order they joined */
         gr_ready(j, 0);
-    gr_glist_remove(&m->started, g);
-    GR_STAT_INC(m->p->stats.finished);
 }
 
 /* ---- timers (armed and disarmed by the waits themselves: wait.c) ---------------------- */

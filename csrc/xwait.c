@@ -1,29 +1,51 @@
 #include "xwait.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "park.h"
 
+/* Waiters are recycled, never freed: a waker's unpark of the stand-in M (its last touch)
+ * may still be under way after the thread saw its G readied, went on and ended. A stray
+ * unpark of a recycled waiter only makes its next park return once, for nothing. */
+static pthread_mutex_t free_mu = PTHREAD_MUTEX_INITIALIZER;
+static gr_xwaiter *free_list;
+
 gr_xwaiter *gr_xwaiter_new(void *obj)
 {
-    /* 64-byte aligned: the P's inbox is _Alignas(64). */
     gr_xwaiter *xw;
-    if (posix_memalign((void **)&xw, 64, sizeof *xw) != 0)
-        return NULL;
-    memset(xw, 0, sizeof *xw);
-    atomic_init(&xw->m.park.state, GR_PARK_EMPTY);
-    atomic_init(&xw->p.inbox, NULL);
-    xw->m.id = -1;
-    xw->m.p = &xw->p;
-    xw->p.id = -1;
+    pthread_mutex_lock(&free_mu);
+    xw = free_list;
+    if (xw)
+        free_list = (gr_xwaiter *)xw->g.schedlink;
+    pthread_mutex_unlock(&free_mu);
+    if (!xw) {
+        /* 64-byte aligned: the P's inbox is _Alignas(64). */
+        if (posix_memalign((void **)&xw, 64, sizeof *xw) != 0)
+            return NULL;
+        memset(xw, 0, sizeof *xw);
+        atomic_init(&xw->m.park.state, GR_PARK_EMPTY);
+        atomic_init(&xw->p.inbox, NULL);
+        xw->m.id = -1;
+        xw->m.p = &xw->p;
+        xw->p.id = -1;
+        atomic_store_explicit(&xw->g.m, &xw->m, memory_order_relaxed);
+    }
+    /* A recycled one keeps its park word: a late unpark may still land on it. */
+    xw->g.schedlink = NULL;
     xw->g.obj = obj;
     xw->g.timer_idx = -1;
-    atomic_store_explicit(&xw->g.m, &xw->m, memory_order_relaxed);
     return xw;
 }
 
-void gr_xwaiter_free(gr_xwaiter *xw) { free(xw); }
+void gr_xwaiter_free(gr_xwaiter *xw)
+{
+    pthread_mutex_lock(&free_mu);
+    xw->g.schedlink = (gr_g *)free_list;
+    free_list = xw;
+    pthread_mutex_unlock(&free_mu);
+}
 
 void gr_xwaiter_prepare(gr_xwaiter *xw)
 {

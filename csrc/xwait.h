@@ -24,7 +24,8 @@ typedef struct gr_xwaiter {
 
 enum { GR_XWAIT_READY = 0, GR_XWAIT_INTR };
 
-/* A waiter for the calling thread; NULL when out of memory. Free with gr_xwaiter_free. */
+/* A waiter for the calling thread; NULL when out of memory. Give it back with
+ * gr_xwaiter_free, which keeps it for reuse (never returned to the allocator). */
 gr_xwaiter *gr_xwaiter_new(void *obj);
 void gr_xwaiter_free(gr_xwaiter *xw);
 /* Before a begin call: the waiter's G is running, on its stand-in M. */

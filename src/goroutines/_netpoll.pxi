@@ -143,10 +143,13 @@ cdef class _PollFd:
 
     def close(self) -> None:
         """The fd is about to be closed: wake its waiters with OSError(EBADF). Idempotent."""
+        cdef int w
         if not self.closed:
             self.closed = True
             if self.pd != NULL and self.gen == _netpoll.gen:
+                w = gr_wake_begin()  # its waiters may be tasks: a wake from this thread
                 gr_netpoll_close(&_netpoll, self.pd, self.seq)
+                gr_wake_end(w)
 
 
 cdef int _fd_park(M m, gr_pollfd *pd, uint32_t seq, int fd, int mode, int64_t deadline) except -1:
@@ -222,4 +225,7 @@ def notify_closing(fileobj) -> None:
         gr.notify_closing(fd)
         os.close(fd)
     """
-    gr_netpoll_close_fd(&_netpoll, _fileno(fileobj))
+    cdef int fd = _fileno(fileobj)
+    cdef int w = gr_wake_begin()  # its waiters may be tasks: a wake from this thread
+    gr_netpoll_close_fd(&_netpoll, fd)
+    gr_wake_end(w)

@@ -24,6 +24,9 @@ __all__ = ["patch", "unpatch", "sleep"]
 
 _std_sleep = _stdtime.sleep
 _TIME_T_MAX = 2**63 - 1  # CPython keeps timeouts as int64 nanoseconds (_PyTime_t)
+# Its error past that, naming the type as the running CPython does.
+_TOO_LARGE = "timestamp too large to convert to C " + (
+    "PyTime_t" if sys.version_info >= (3, 13) else "_PyTime_t")
 
 # The stdlib socket names goroutines.socket replaces; each is patched when goroutines.socket
 # defines its own (not the stdlib's object re-exported).
@@ -76,7 +79,7 @@ def _to_ns(value: Any, unit_ns: int, typeerror: str | None) -> int:
             raise
         raise TypeError(typeerror) from None
     if not -_TIME_T_MAX <= n * unit_ns <= _TIME_T_MAX:
-        raise OverflowError("timestamp too large to convert to C _PyTime_t")
+        raise OverflowError(_TOO_LARGE)
     return n * unit_ns
 
 

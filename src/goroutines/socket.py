@@ -71,6 +71,9 @@ _c_family = _C.family.__get__
 _c_type = _C.type.__get__
 _c_proto = _C.proto.__get__
 _NS_LIMIT = 2**63  # CPython keeps timeouts in int64 nanoseconds
+# Its error for a timeout past that, which names the type as the running CPython does.
+_TOO_LARGE = "timestamp too large to convert to C " + (
+    "PyTime_t" if sys.version_info >= (3, 13) else "_PyTime_t")
 _FLAT = frozenset((bytes, bytearray))  # len() is the size in bytes
 _CONNECTING = (_errno.EINPROGRESS, _errno.EALREADY, _errno.EINTR)
 
@@ -85,12 +88,12 @@ def _parse_timeout(value):
             raise ValueError("Invalid value NaN (not a number)")
         ns = value * 1e9
         if not -_NS_LIMIT <= ns < _NS_LIMIT:
-            raise OverflowError("timestamp too large to convert to C _PyTime_t")
+            raise OverflowError(_TOO_LARGE)
         ns = _ceil(ns) if ns >= 0 else _floor(ns)  # away from zero, as CPython's timeouts
     else:
         ns = _index(value) * 10**9  # TypeError for a non-number, as in the stdlib
         if not -_NS_LIMIT <= ns < _NS_LIMIT:
-            raise OverflowError("timestamp too large to convert to C _PyTime_t")
+            raise OverflowError(_TOO_LARGE)
     if ns < 0:
         raise ValueError("Timeout value out of range")
     return float(ns // 10**9) if ns % 10**9 == 0 else float(ns) / 1e9
