@@ -973,3 +973,33 @@ def test_closing_a_makefile_keeps_the_socket_open_until_both_close(grun):
 
     assert grun(main) == (b"still here\n", -1)
 
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(min_value=1, max_value=200_000), min_size=1, max_size=6),
+       st.sampled_from([1, 1024, 65536, 1 << 20]))
+def test_short_tcp_reads_then_waits_lose_no_data_or_eof(sizes, bufsize):
+    # After a short recv on TCP the next recv waits for an edge without trying first
+    # (_PollFd.drained): every byte sent in pieces afterwards, and the EOF, must still come.
+    def main():
+        with socket.create_server(LOCAL) as srv:
+            a = socket.create_connection(srv.getsockname())
+            b, _ = srv.accept()
+            payload = b"".join(bytes([i % 251]) * n for i, n in enumerate(sizes))
+
+            def writer():
+                off = 0
+                for n in sizes:
+                    a.sendall(payload[off:off + n])
+                    off += n
+                    gr.sleep(0.001)
+                a.close()
+
+            gr.go(writer)
+            got = bytearray()
+            while data := b.recv(bufsize):
+                got += data
+            b.close()
+            return bytes(got) == payload
+
+    assert gr.run(main, procs=1)

@@ -4,7 +4,18 @@
 # once, edge-triggered); anywhere else (outside run(), a plain thread, code the scheduler
 # runs between tasks) it blocks the calling thread in poll(2) without the GIL. Readiness is
 # a hint in both cases: callers make the non-blocking call first and wait on EAGAIN.
-from libc.errno cimport errno, EINTR, EBADF, EPERM
+from libc.errno cimport errno, EINTR, EBADF, EPERM, EAGAIN
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_WRITABLE, PyBUF_SIMPLE
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+
+cdef extern from "<sys/socket.h>" nogil:
+    ssize_t c_recv "recv"(int fd, void *buf, size_t n, int flags)
+    ssize_t c_send "send"(int fd, const void *buf, size_t n, int flags)
+    enum:
+        MSG_DONTWAIT
+
+cdef extern from "Python.h":
+    int _PyBytes_Resize(PyObject **bytes, Py_ssize_t size) except -1
 
 cdef extern from "<poll.h>" nogil:
     struct pollfd:
@@ -107,6 +118,13 @@ cdef class _PollFd:
     cdef bint always_ready    # epoll cannot watch it (a regular file): never wait
     cdef bint closed
     cdef readonly int fd
+    # A TCP socket whose last recv came back short: Linux's TCP recv copies from every
+    # queued segment until the buffer is full, so a short one drained the queue, and the
+    # next recv waits for an edge first instead of spending a syscall on EAGAIN (every
+    # arrival after it is an edge; nginx does the same). Not for AF_UNIX, whose recv can
+    # stop short at a message boundary with more queued.
+    cdef public bint tcp
+    cdef bint drained
 
     def __cinit__(self, fileobj):
         self.fd = _fileno(fileobj)
@@ -150,6 +168,113 @@ cdef class _PollFd:
                 w = gr_wake_begin()  # its waiters may be tasks: a wake from this thread
                 gr_netpoll_close(&_netpoll, self.pd, self.seq)
                 gr_wake_end(w)
+
+    # ---- socket I/O: the hot path of goroutines.socket --------------------------------
+    # One non-blocking syscall, with the GIL held (it never blocks, and releasing and
+    # taking the GIL back costs more than the call), and a park on EAGAIN, without the
+    # BlockingIOError the stdlib's methods would raise and catch every time. `timeout` is
+    # the socket's: None (wait as long as it takes), 0.0 (BlockingIOError, as the
+    # stdlib's non-blocking sockets), or seconds for the whole call (TimeoutError).
+
+    def recv_into(self, buffer, Py_ssize_t nbytes=0, int flags=0, timeout=None) -> int:
+        """socket.recv_into on this fd (see above)."""
+        cdef Py_buffer view
+        cdef int64_t deadline = -2
+        if nbytes < 0:
+            raise ValueError("negative buffersize in recv_into")
+        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+        try:
+            if nbytes == 0:
+                nbytes = view.len
+            elif nbytes > view.len:
+                raise ValueError("buffer too small for requested bytes")
+            return self.io(GR_POLL_READ, view.buf, nbytes, flags, timeout, &deadline)
+        finally:
+            PyBuffer_Release(&view)
+
+    def recv(self, Py_ssize_t bufsize, int flags=0, timeout=None) -> bytes:
+        """socket.recv on this fd (see above)."""
+        cdef int64_t deadline = -2
+        cdef Py_ssize_t n
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recv")
+        cdef object b = PyBytes_FromStringAndSize(NULL, bufsize)
+        n = self.io(GR_POLL_READ, PyBytes_AS_STRING(b), bufsize, flags, timeout, &deadline)
+        if n == bufsize:
+            return b
+        cdef PyObject *p = <PyObject *>b
+        Py_INCREF(b)   # the reference _PyBytes_Resize may replace
+        b = None       # ... and now the only one, as it requires
+        _PyBytes_Resize(&p, n)
+        b = <object>p  # a new reference to the resized object
+        Py_DECREF(b)   # drop the one taken above (moved into p)
+        return b
+
+    def send(self, data, int flags=0, timeout=None) -> int:
+        """socket.send on this fd (see above)."""
+        cdef Py_buffer view
+        cdef int64_t deadline = -2
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            return self.io(GR_POLL_WRITE, view.buf, view.len, flags, timeout, &deadline)
+        finally:
+            PyBuffer_Release(&view)
+
+    def sendall(self, data, int flags=0, timeout=None) -> None:
+        """socket.sendall on this fd (see above): the timeout covers the whole call."""
+        cdef Py_buffer view
+        cdef int64_t deadline = -2
+        cdef Py_ssize_t done = 0
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            while done < view.len:
+                done += self.io(GR_POLL_WRITE, <char *>view.buf + done, view.len - done, flags,
+                                timeout, &deadline)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef Py_ssize_t io(self, int mode, void *buf, Py_ssize_t n, int flags, object timeout,
+                       int64_t *deadline) except -1:
+        """One recv or send, parking while the fd is not ready. *deadline starts at -2 and
+        is set at the first wait (-1: none), so that a call made of several (sendall)
+        shares one."""
+        cdef ssize_t got
+        cdef int err
+        if mode == GR_POLL_READ and self.drained:
+            self.drained = False
+            if self.start_wait(timeout, deadline, EAGAIN):
+                self.wait(mode, deadline[0])
+        while True:
+            if self.closed:
+                raise OSError(EBADF, "Bad file descriptor")
+            if mode == GR_POLL_READ:
+                got = c_recv(self.fd, buf, <size_t>n, flags | MSG_DONTWAIT)
+                if self.tcp and 0 < got < n:
+                    self.drained = True
+            else:
+                got = c_send(self.fd, buf, <size_t>n, flags | MSG_DONTWAIT)
+            if got >= 0:
+                return got
+            err = errno
+            if err == EINTR:
+                PyErr_CheckSignals()
+                continue
+            if err != EAGAIN:  # EWOULDBLOCK on Linux
+                raise OSError(err, os.strerror(err))
+            if not self.start_wait(timeout, deadline, err):
+                raise BlockingIOError(err, os.strerror(err))
+            self.wait(mode, deadline[0])
+
+    cdef bint start_wait(self, object timeout, int64_t *deadline, int err) except -1:
+        """False for a non-blocking socket (timeout 0.0); else set *deadline at the first
+        wait of the call."""
+        if deadline[0] == -2:
+            if timeout is not None and timeout == 0.0:
+                return False
+            deadline[0] = _deadline(timeout, "timeout")
+            if deadline[0] == 0:  # a timeout too small to count (not 0.0): already due
+                deadline[0] = 1
+        return True
 
 
 cdef int _fd_park(M m, gr_pollfd *pd, uint32_t seq, int fd, int mode, int64_t deadline) except -1:

@@ -177,12 +177,7 @@ class socket(_StdSocket):  # type: ignore[no-redef]
     def _wait(self, writing, deadline):
         """Park (or block, off the runtime) until the fd is probably ready; TimeoutError
         once ``deadline`` (a monotonic time; None for none) has passed."""
-        pfd = self._pfd
-        if pfd is None:
-            fd = self.fileno()
-            if fd == -1:
-                raise OSError(_errno.EBADF, "Bad file descriptor")
-            pfd = self._pfd = _PollFd(fd)
+        pfd = self._pfd or self._poller()
         if deadline is None:
             left = None
         else:
@@ -206,40 +201,41 @@ class socket(_StdSocket):  # type: ignore[no-redef]
 
     # --- I/O ---------------------------------------------------------------------------
 
-    recv = _cooperative(_C.recv, False)
-    recv_into = _cooperative(_C.recv_into, False)
+    # The hot path: the syscall and the park are one C call (_PollFd's I/O methods).
+
+    def _poller(self):
+        fd = self.fileno()
+        if fd == -1:
+            raise OSError(_errno.EBADF, "Bad file descriptor")
+        pfd = self._pfd = _PollFd(fd)
+        pfd.tcp = (_c_family(self) in (_std.AF_INET, _std.AF_INET6)
+                   and _c_type(self) & 0xF == _std.SOCK_STREAM)  # the type without its flags
+        return pfd
+
+    def recv(self, bufsize, flags=0, /):
+        """Receive up to ``bufsize`` bytes, parking the task until some arrive."""
+        return (self._pfd or self._poller()).recv(bufsize, flags, self._timeout)
+
+    def recv_into(self, buffer, nbytes=0, flags=0, /):
+        """Receive into ``buffer``, parking the task until some bytes arrive."""
+        return (self._pfd or self._poller()).recv_into(buffer, nbytes, flags, self._timeout)
+
+    def send(self, data, flags=0, /):
+        """Send ``data`` (some of it), parking the task until the socket has room."""
+        return (self._pfd or self._poller()).send(data, flags, self._timeout)
+
+    def sendall(self, data, flags=0, /):
+        """Send all of ``data``; the timeout covers the whole call, as in the stdlib. On an
+        error the peer may have received part of it."""
+        (self._pfd or self._poller()).sendall(data, flags, self._timeout)
+
     recvfrom = _cooperative(_C.recvfrom, False)
     recvfrom_into = _cooperative(_C.recvfrom_into, False)
-    send = _cooperative(_C.send, True)
     sendto = _cooperative(_C.sendto, True)
     if hasattr(_C, "recvmsg"):
         recvmsg = _cooperative(_C.recvmsg, False)
         recvmsg_into = _cooperative(_C.recvmsg_into, False)
         sendmsg = _cooperative(_C.sendmsg, True)
-
-    def sendall(self, data, flags=0, /):
-        """Send all of ``data``; the timeout covers the whole call, as in the stdlib. On an
-        error the peer may have received part of it."""
-        try:
-            n = _C.send(self, data, flags)
-        except BlockingIOError:
-            if self._timeout == 0.0:
-                raise
-            n = 0
-        else:
-            if n == len(data) and type(data) in _FLAT:
-                return
-        timeout = self._timeout
-        deadline = None if timeout is None else _monotonic() + timeout
-        with memoryview(data) as view, view.cast("B") as view:
-            total = len(view)
-            while n < total:
-                try:
-                    n += _C.send(self, view[n:], flags)
-                except BlockingIOError:
-                    if timeout == 0.0:
-                        raise
-                    self._wait(True, deadline)
 
     def accept(self):
         """Wait for a connection; return ``(conn, address)``, ``conn`` a cooperative socket
