@@ -178,6 +178,22 @@ cdef class _PollFd:
 
     def recv_into(self, buffer, Py_ssize_t nbytes=0, int flags=0, timeout=None) -> int:
         """socket.recv_into on this fd (see above)."""
+        return self.c_recv_into(buffer, nbytes, flags, timeout)
+
+    def recv(self, Py_ssize_t bufsize, int flags=0, timeout=None) -> bytes:
+        """socket.recv on this fd (see above)."""
+        return self.c_recv(bufsize, flags, timeout)
+
+    def send(self, data, int flags=0, timeout=None) -> int:
+        """socket.send on this fd (see above)."""
+        return self.c_send(data, flags, timeout)
+
+    def sendall(self, data, int flags=0, timeout=None) -> None:
+        """socket.sendall on this fd (see above): the timeout covers the whole call."""
+        self.c_sendall(data, flags, timeout)
+
+    cdef Py_ssize_t c_recv_into(self, buffer, Py_ssize_t nbytes, int flags,
+                                object timeout) except -1:
         cdef Py_buffer view
         cdef int64_t deadline = -2
         if nbytes < 0:
@@ -192,8 +208,7 @@ cdef class _PollFd:
         finally:
             PyBuffer_Release(&view)
 
-    def recv(self, Py_ssize_t bufsize, int flags=0, timeout=None) -> bytes:
-        """socket.recv on this fd (see above)."""
+    cdef object c_recv(self, Py_ssize_t bufsize, int flags, object timeout):
         cdef int64_t deadline = -2
         cdef Py_ssize_t n
         if bufsize < 0:
@@ -210,8 +225,7 @@ cdef class _PollFd:
         Py_DECREF(b)   # drop the one taken above (moved into p)
         return b
 
-    def send(self, data, int flags=0, timeout=None) -> int:
-        """socket.send on this fd (see above)."""
+    cdef Py_ssize_t c_send(self, data, int flags, object timeout) except -1:
         cdef Py_buffer view
         cdef int64_t deadline = -2
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
@@ -220,8 +234,7 @@ cdef class _PollFd:
         finally:
             PyBuffer_Release(&view)
 
-    def sendall(self, data, int flags=0, timeout=None) -> None:
-        """socket.sendall on this fd (see above): the timeout covers the whole call."""
+    cdef int c_sendall(self, data, int flags, object timeout) except -1:
         cdef Py_buffer view
         cdef int64_t deadline = -2
         cdef Py_ssize_t done = 0
@@ -232,6 +245,7 @@ cdef class _PollFd:
                                 timeout, &deadline)
         finally:
             PyBuffer_Release(&view)
+        return 0
 
     cdef Py_ssize_t io(self, int mode, void *buf, Py_ssize_t n, int flags, object timeout,
                        int64_t *deadline) except -1:
@@ -275,6 +289,39 @@ cdef class _PollFd:
             if deadline[0] == 0:  # a timeout too small to count (not 0.0): already due
                 deadline[0] = 1
         return True
+
+
+# goroutines.socket.socket's hot methods, defined here so that a call is one C function:
+# a Python method in between would cost a frame per call (about a tenth of an echo server's
+# CPU per round trip). `sock` is that socket: its _pfd (made by its _poller()) and its
+# _timeout.
+
+cdef inline _PollFd _sock_poller(sock):
+    cdef object p = sock._pfd
+    if p is None:
+        p = sock._poller()
+    return <_PollFd>p
+
+
+def _sock_recv(sock, Py_ssize_t bufsize, int flags=0, /):
+    """Receive up to ``bufsize`` bytes, parking the task until some arrive."""
+    return _sock_poller(sock).c_recv(bufsize, flags, sock._timeout)
+
+
+def _sock_recv_into(sock, buffer, Py_ssize_t nbytes=0, int flags=0, /):
+    """Receive into ``buffer``, parking the task until some bytes arrive."""
+    return _sock_poller(sock).c_recv_into(buffer, nbytes, flags, sock._timeout)
+
+
+def _sock_send(sock, data, int flags=0, /):
+    """Send ``data`` (some of it), parking the task until the socket has room."""
+    return _sock_poller(sock).c_send(data, flags, sock._timeout)
+
+
+def _sock_sendall(sock, data, int flags=0, /):
+    """Send all of ``data``; the timeout covers the whole call, as in the stdlib. On an
+    error the peer may have received part of it."""
+    _sock_poller(sock).c_sendall(data, flags, sock._timeout)
 
 
 cdef int _fd_park(M m, gr_pollfd *pd, uint32_t seq, int fd, int mode, int64_t deadline) except -1:

@@ -39,6 +39,7 @@ from operator import index as _index
 from socket import *  # noqa: F403
 from time import monotonic as _monotonic
 
+from goroutines import _core
 from goroutines._core import (
     _PollFd,
     blocking as _blocking,
@@ -212,22 +213,10 @@ class socket(_StdSocket):  # type: ignore[no-redef]
                    and _c_type(self) & 0xF == _std.SOCK_STREAM)  # the type without its flags
         return pfd
 
-    def recv(self, bufsize, flags=0, /):
-        """Receive up to ``bufsize`` bytes, parking the task until some arrive."""
-        return (self._pfd or self._poller()).recv(bufsize, flags, self._timeout)
-
-    def recv_into(self, buffer, nbytes=0, flags=0, /):
-        """Receive into ``buffer``, parking the task until some bytes arrive."""
-        return (self._pfd or self._poller()).recv_into(buffer, nbytes, flags, self._timeout)
-
-    def send(self, data, flags=0, /):
-        """Send ``data`` (some of it), parking the task until the socket has room."""
-        return (self._pfd or self._poller()).send(data, flags, self._timeout)
-
-    def sendall(self, data, flags=0, /):
-        """Send all of ``data``; the timeout covers the whole call, as in the stdlib. On an
-        error the peer may have received part of it."""
-        (self._pfd or self._poller()).sendall(data, flags, self._timeout)
+    recv = _core._sock_recv
+    recv_into = _core._sock_recv_into  # type: ignore[assignment]
+    send = _core._sock_send
+    sendall = _core._sock_sendall
 
     recvfrom = _cooperative(_C.recvfrom, False)
     recvfrom_into = _cooperative(_C.recvfrom_into, False)
