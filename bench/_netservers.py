@@ -34,27 +34,30 @@ def nodelay(sock):
 # ================================================================================= echo
 
 
+def blocking_echo(conn):
+    """The echo handler as plain blocking code: a task per connection (goroutines) and a
+    thread per connection run the same function."""
+    buf = bytearray(SIZE)
+    view = memoryview(buf)
+    with conn:
+        nodelay(conn)
+        try:
+            while n := conn.recv_into(buf):
+                conn.sendall(view[:n])
+        except OSError:
+            pass  # the load generator went away mid-message
+
+
 def echo_goroutines(procs):
     import goroutines as gr
     from goroutines import socket as gsocket
-
-    def handle(conn):
-        buf = bytearray(SIZE)
-        view = memoryview(buf)
-        with conn:
-            nodelay(conn)
-            try:
-                while n := conn.recv_into(buf):
-                    conn.sendall(view[:n])
-            except OSError:
-                pass  # the load generator went away mid-message
 
     def main():
         srv = gsocket.create_server((HOST, 0), backlog=BACKLOG)
         announce(srv.getsockname()[1])
         while True:
             conn, _ = srv.accept()
-            gr.go(handle, conn)
+            gr.go(blocking_echo, conn)
 
     gr.run(main, procs=procs)
 
@@ -133,22 +136,11 @@ def echo_trio():
 def echo_threads():
     import threading
 
-    def handle(conn):
-        buf = bytearray(SIZE)
-        view = memoryview(buf)
-        with conn:
-            nodelay(conn)
-            try:
-                while n := conn.recv_into(buf):
-                    conn.sendall(view[:n])
-            except OSError:
-                pass
-
     srv = socket.create_server((HOST, 0), backlog=BACKLOG)
     announce(srv.getsockname()[1])
     while True:
         conn, _ = srv.accept()
-        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+        threading.Thread(target=blocking_echo, args=(conn,), daemon=True).start()
 
 
 # ================================================================================= HTTP

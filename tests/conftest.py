@@ -4,6 +4,7 @@
            place that says so: a test needing one count calls run(..., procs=n) itself).
 ``grun``:  ``grun(fn, *args, **kwargs)`` is ``goroutines.run`` at that ``procs``.
 ``guard``: turns a hang into a failure; autouse, so every test has it.
+``pipe``:  a pipe (read end non-blocking), closed afterwards unless the test did.
 ``go_elsewhere``: at procs=2, from a task, ``go_elsewhere(fn, *args)`` starts a task that
            is guaranteed to run on the other M (cross-thread wake-ups, joins, cancels).
 
@@ -15,6 +16,7 @@ thread's stack and exits the process.
 """
 
 import faulthandler
+import os
 import signal
 import threading
 import time
@@ -101,3 +103,15 @@ def go_elsewhere():
         return t
 
     return start
+
+
+@pytest.fixture
+def pipe():
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    yield r, w
+    for fd in (r, w):
+        try:
+            os.close(fd)
+        except OSError:
+            pass

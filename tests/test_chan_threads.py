@@ -2,8 +2,6 @@
 operations from threads that run no task (plain threads, blocking() calls, no run() at
 all), which block the thread through the park protocol (csrc/xwait.h)."""
 import collections
-import signal
-import subprocess
 import sys
 import textwrap
 import threading
@@ -12,6 +10,7 @@ import time
 import pytest
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from test_signals import sigint
 
 import goroutines as gr
 
@@ -195,18 +194,8 @@ def test_ctrl_c_ends_a_main_thread_blocked_in_recv():
         finally:
             print("finally", flush=True)
     """)
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    try:
-        assert p.stdout.readline().strip() == "ready"
-        time.sleep(0.1)
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=10)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
-    assert out.split() == ["finally"] and "KeyboardInterrupt" in err
+    rc, out, err = sigint([sys.executable, "-c", code])
+    assert out == ["finally"] and "KeyboardInterrupt" in err
 
 
 class BufferedChannelModel(RuleBasedStateMachine):

@@ -42,18 +42,6 @@ def g():
     lib.t_g_free(g)
 
 
-@pytest.fixture
-def pipe():
-    r, w = os.pipe()
-    os.set_blocking(r, False)
-    yield r, w
-    for fd in (r, w):
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-
 def begin(np_, sched, pd, seq, mode, g, deadline):
     return lib.t_np_begin(np_, sched, pd, seq, mode, g, deadline)
 

@@ -17,18 +17,6 @@ import pytest
 import goroutines as gr
 
 
-@pytest.fixture
-def pipe():
-    r, w = os.pipe()
-    os.set_blocking(r, False)
-    yield r, w
-    for fd in (r, w):
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-
 def read_all(fd, n):
     """Read n bytes from non-blocking fd, parking on EAGAIN."""
     got = b""

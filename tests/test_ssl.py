@@ -13,7 +13,7 @@ import threading
 
 import pytest
 from ft313 import require
-from test_socket import errno_after_close
+from test_socket import errno_after_close, recv_exactly
 
 import goroutines as gr
 from goroutines import socket, ssl
@@ -40,17 +40,6 @@ def client_ctx(ca):
     ctx = ssl.create_default_context()
     ca.configure_trust(ctx)
     return ctx
-
-
-def recv_exactly(sock, n):
-    chunks = []
-    while n:
-        chunk = sock.recv(n)
-        if not chunk:
-            raise EOFError("peer closed early")
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
 
 
 def tls_echo_server(srv, ctx, errors=None):
