@@ -144,6 +144,7 @@ gr_pollfd *gr_netpoll_open(gr_netpoll *np, int fd, uint32_t *seq, int *err)
     pd->closing = 0;
     pd->ready[0] = pd->ready[1] = 0;
     pd->waiter[0] = pd->waiter[1] = NULL;
+    atomic_store_explicit(&pd->hup, 0, memory_order_relaxed);
     pd->dev = (uint64_t)st.st_dev;
     pd->ino = (uint64_t)st.st_ino;
     uint32_t s = pd->seq;
@@ -254,7 +255,7 @@ int gr_pollfd_wait_end(gr_netpoll *np, gr_pollfd *pd, int mode, gr_g *self)
 
 /* ---- polling ------------------------------------------------------------------------ */
 
-int gr_netpoll_event(gr_netpoll *np, uint64_t tag, int readable, int writable)
+int gr_netpoll_event(gr_netpoll *np, uint64_t tag, int readable, int writable, int hup)
 {
     gr_pollfd *pd = pd_at(np, (uint32_t)tag);
     if (!pd)
@@ -263,6 +264,9 @@ int gr_netpoll_event(gr_netpoll *np, uint64_t tag, int readable, int writable)
     gr_g *woken[2] = {NULL, NULL};
     gr_lock_acquire(&pd->lock);
     if (pd->seq == (uint32_t)(tag >> 32) && !pd->closing) {
+        /* release: before the waiter it readies (or the flag it sets) can be seen. */
+        if (hup)
+            atomic_store_explicit(&pd->hup, 1, memory_order_release);
         for (int mode = 0; mode < 2; mode++) {
             if (!want[mode])
                 continue;

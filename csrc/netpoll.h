@@ -49,6 +49,9 @@ typedef struct gr_pollfd {
     int fd;
     uint32_t closing;
     uint32_t ready[2];   /* an edge arrived while the slot was empty */
+    /* A hang-up, the peer's FIN or an error was reported (sticky until the fd is
+     * registered again). Read without the lock by gr_pollfd_hup. */
+    _Atomic uint32_t hup;
     gr_g *waiter[2];     /* the G parked for reading / writing, or NULL */
     uint64_t dev, ino;   /* identity of the registered file */
     struct gr_pollfd *next_free;
@@ -131,7 +134,16 @@ void gr_npb_del(gr_netpoll *np, int fd);
  * Returns the number of G's readied, or -1 on EINTR. */
 int gr_npb_wait(gr_netpoll *np, int64_t timeout_ns);
 void gr_npb_wake(gr_netpoll *np);
-/* Called by the backend: the fd tagged `tag` is readable and/or writable. */
-int gr_netpoll_event(gr_netpoll *np, uint64_t tag, int readable, int writable);
+/* Called by the backend: the fd tagged `tag` is readable and/or writable; hup: the event
+ * reports a hang-up, the peer's FIN or an error. */
+int gr_netpoll_event(gr_netpoll *np, uint64_t tag, int readable, int writable, int hup);
+
+/* Whether a hang-up was ever reported for pd's fd (an event harvested before the caller
+ * looked). A TCP reader uses it to know that a short read may have stopped at the peer's
+ * FIN, whose edge is already spent (_PollFd.io). */
+static inline int gr_pollfd_hup(gr_pollfd *pd)
+{
+    return atomic_load_explicit(&pd->hup, memory_order_acquire) != 0;
+}
 
 #endif

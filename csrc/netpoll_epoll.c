@@ -118,7 +118,8 @@ int gr_npb_wait(gr_netpoll *np, int64_t timeout_ns)
         }
         uint32_t e = evs[i].events;
         readied += gr_netpoll_event(np, tag, (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0,
-                                    (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0);
+                                    (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0,
+                                    (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
     }
     return readied;
 }

@@ -1003,3 +1003,31 @@ def test_short_tcp_reads_then_waits_lose_no_data_or_eof(sizes, bufsize):
             return bytes(got) == payload
 
     assert gr.run(main, procs=1)
+
+
+def test_a_short_tcp_read_that_stopped_at_the_fin_still_sees_the_eof():
+    # The peer's last bytes and its FIN arrive together, reported by one edge; the read
+    # that wakes on it stops at the FIN (short), and no edge is left for the EOF. The next
+    # recv used to wait for one for good.
+    def main():
+        with socket.create_server(LOCAL) as srv:
+            for _ in range(50):
+                a = socket.create_connection(srv.getsockname())
+                b, _ = srv.accept()
+
+                def peer():
+                    a.sendall(b"x" * 100)
+                    a.close()
+
+                th = threading.Thread(target=peer)
+                got = []
+                t = gr.go(lambda: got.append((b.recv(4096), b.recv(4096), b.recv(4096))))
+                gr.sleep(0.001)  # the reader waits before anything arrives
+                th.start()
+                t.join()
+                gr.blocking(th.join)
+                b.close()
+                assert b"".join(got[0]) == b"x" * 100 and got[0][-1] == b""
+        return True
+
+    assert gr.run(main, procs=1)

@@ -783,17 +783,23 @@ cdef class Runtime:
         and run() could not return until they finish; CPython delivers the exception at
         their next bytecode, as it delivers KeyboardInterrupt to the main thread."""
         cdef M m
+        cdef Task t
         cdef unsigned long me = threading.get_ident()
         with self.lock:
             first = self.outcome is None
             if first:
                 self.outcome = exc
+        if first:
+            # Before the close: once it is seen, the other Ms cancel their tasks and run
+            # their finally blocks, and an exception delivered in the middle of one would
+            # cut that cleanup short (seen on a free-threaded build). A task already
+            # cancelled is unwinding on its own and is left alone.
+            for m in self.ms:
+                t = m.cur
+                if (t is not None and m.ident != 0 and m.ident != me and
+                        not gr_g_cancel_requested(&t.g)):
+                    PyThreadState_SetAsyncExc(m.ident, Cancelled)
         gr_sched_close(self.s)
-        if not first:
-            return
-        for m in self.ms:
-            if m.cur is not None and m.ident != 0 and m.ident != me:
-                PyThreadState_SetAsyncExc(m.ident, Cancelled)
 
     cdef void on_deadlock(self) noexcept:
         """Every task is asleep and no M, timer or offloaded call can wake one. A Python

@@ -121,8 +121,10 @@ cdef class _PollFd:
     # A TCP socket whose last recv came back short: Linux's TCP recv copies from every
     # queued segment until the buffer is full, so a short one drained the queue, and the
     # next recv waits for an edge first instead of spending a syscall on EAGAIN (every
-    # arrival after it is an edge; nginx does the same). Not for AF_UNIX, whose recv can
-    # stop short at a message boundary with more queued.
+    # arrival after it is an edge; nginx does the same). Except where it stopped at the
+    # peer's FIN: then the EOF is already there, and its edge may be spent (an fd whose
+    # hang-up was reported never counts as drained). Not for AF_UNIX, whose recv can stop
+    # short at a message boundary with more queued.
     cdef public bint tcp
     cdef bint drained
 
@@ -263,7 +265,10 @@ cdef class _PollFd:
                 raise OSError(EBADF, "Bad file descriptor")
             if mode == GR_POLL_READ:
                 got = c_recv(self.fd, buf, <size_t>n, flags | MSG_DONTWAIT)
-                if self.tcp and 0 < got < n:
+                # A short read drained the queue, unless it stopped at the peer's FIN
+                # and the edge that reported it is already spent (pd's hup).
+                if self.tcp and 0 < got < n and not (
+                        self.pd != NULL and self.gen == _netpoll.gen and gr_pollfd_hup(self.pd)):
                     self.drained = True
             else:
                 got = c_send(self.fd, buf, <size_t>n, flags | MSG_DONTWAIT)
