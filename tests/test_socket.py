@@ -1014,20 +1014,14 @@ def test_a_short_tcp_read_that_stopped_at_the_fin_still_sees_the_eof():
             for _ in range(50):
                 a = socket.create_connection(srv.getsockname())
                 b, _ = srv.accept()
-
-                def peer():
-                    a.sendall(b"x" * 100)
-                    a.close()
-
-                th = threading.Thread(target=peer)
-                got = []
-                t = gr.go(lambda: got.append((b.recv(4096), b.recv(4096), b.recv(4096))))
+                th = threading.Thread(target=lambda a=a: (a.sendall(b"x" * 100), a.close()))
+                t = gr.go(lambda b=b: (b.recv(4096), b.recv(4096), b.recv(4096)))
                 gr.sleep(0.001)  # the reader waits before anything arrives
                 th.start()
-                t.join()
+                got = t.join()
                 gr.blocking(th.join)
                 b.close()
-                assert b"".join(got[0]) == b"x" * 100 and got[0][-1] == b""
+                assert b"".join(got) == b"x" * 100 and got[-1] == b""
         return True
 
     assert gr.run(main, procs=1)
