@@ -80,9 +80,8 @@ static void pd_shut(gr_netpoll *np, gr_pollfd *pd)
     gr_g *woken[2] = {NULL, NULL};
     gr_lock_acquire(&pd->lock);
     pd->closing = 1;
-    /* Relaxed: handles compare seq under this lock (gr_pollfd_wait_begin); the unlocked
-     * gr_netpoll_stale is only a shortcut. */
-    __atomic_store_n(&pd->seq, pd->seq + 1, __ATOMIC_RELAXED);
+    /* Under mu and this lock: every reader of seq holds one of them. */
+    pd->seq++;
     for (int mode = 0; mode < 2; mode++) {
         gr_g *g = pd->waiter[mode];
         pd->waiter[mode] = NULL;

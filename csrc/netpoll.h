@@ -96,10 +96,6 @@ gr_pollfd *gr_netpoll_open(gr_netpoll *np, int fd, uint32_t *seq, int *err);
 int gr_netpoll_close_fd(gr_netpoll *np, int fd);
 /* The same through a handle: a no-op (0) if pd has been closed since seq was taken. */
 int gr_netpoll_close(gr_netpoll *np, gr_pollfd *pd, uint32_t seq);
-static inline int gr_netpoll_stale(gr_pollfd *pd, uint32_t seq)
-{
-    return __atomic_load_n(&pd->seq, __ATOMIC_RELAXED) != seq;
-}
 
 /* The wait (g.h): OK (readiness was pending), CLOSED (pd closed, or seq stale), BUSY
  * (another G waits in that slot), TIMEOUT (deadline NOW), or PARK. */

@@ -206,7 +206,6 @@ cdef extern from "netpoll.h" nogil:
     gr_pollfd *gr_netpoll_open(gr_netpoll *np, int fd, uint32_t *seq, int *err)
     bint gr_netpoll_close_fd(gr_netpoll *np, int fd)
     bint gr_netpoll_close(gr_netpoll *np, gr_pollfd *pd, uint32_t seq)
-    bint gr_netpoll_stale(gr_pollfd *pd, uint32_t seq)
     bint gr_pollfd_hup(gr_pollfd *pd)
     int64_t gr_netpoll_nwait(gr_netpoll *np)
     void gr_sched_set_netpoll(gr_sched *s, gr_netpoll *np)  # sched.h

@@ -178,22 +178,6 @@ cdef class _PollFd:
     # the socket's: None (wait as long as it takes), 0.0 (BlockingIOError, as the
     # stdlib's non-blocking sockets), or seconds for the whole call (TimeoutError).
 
-    def recv_into(self, buffer, Py_ssize_t nbytes=0, int flags=0, timeout=None) -> int:
-        """socket.recv_into on this fd (see above)."""
-        return self.c_recv_into(buffer, nbytes, flags, timeout)
-
-    def recv(self, Py_ssize_t bufsize, int flags=0, timeout=None) -> bytes:
-        """socket.recv on this fd (see above)."""
-        return self.c_recv(bufsize, flags, timeout)
-
-    def send(self, data, int flags=0, timeout=None) -> int:
-        """socket.send on this fd (see above)."""
-        return self.c_send(data, flags, timeout)
-
-    def sendall(self, data, int flags=0, timeout=None) -> None:
-        """socket.sendall on this fd (see above): the timeout covers the whole call."""
-        self.c_sendall(data, flags, timeout)
-
     cdef Py_ssize_t c_recv_into(self, buffer, Py_ssize_t nbytes, int flags,
                                 object timeout) except -1:
         cdef Py_buffer view
@@ -348,16 +332,9 @@ cdef int _fd_park(M m, gr_pollfd *pd, uint32_t seq, int fd, int mode, int64_t de
 
 
 cdef int _wait_fd(object fileobj, int mode, object timeout) except -1:
-    cdef int fd = _fileno(fileobj)
-    cdef int64_t deadline = _deadline(timeout, "timeout")
-    cdef M m = _curm()
-    if m is None or m.cur is None or deadline == 0:
-        return _poll_thread(fd, mode, deadline)
-    cdef _PollFd p = _PollFd(fd)
-    p.register()
-    if p.always_ready:
-        return 0
-    return _fd_park(m, p.pd, p.seq, fd, mode, deadline)
+    """A one-off handle: it registers fd (or finds its registration) only if a task waits."""
+    cdef _PollFd p = _PollFd(fileobj)
+    return p.wait(mode, _deadline(timeout, "timeout"))
 
 
 def wait_readable(fileobj, timeout=None) -> None:

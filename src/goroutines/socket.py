@@ -75,7 +75,6 @@ _NS_LIMIT = 2**63  # CPython keeps timeouts in int64 nanoseconds
 # Its error for a timeout past that, which names the type as the running CPython does.
 _TOO_LARGE = "timestamp too large to convert to C " + (
     "PyTime_t" if sys.version_info >= (3, 13) else "_PyTime_t")
-_FLAT = frozenset((bytes, bytearray))  # len() is the size in bytes
 _CONNECTING = (_errno.EINPROGRESS, _errno.EALREADY, _errno.EINTR)
 
 
