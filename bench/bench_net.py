@@ -74,11 +74,12 @@ def idle_conns(wanted):
 
 def target_ratios(results):
     """The target ratios of goroutines procs=1 against the peers in ``results`` (server ->
-    echo figures), for those measured: {name: (ratio, op, bound, met)}."""
+    echo figures), for those measured: {name: (ratio, op, bound, met)}. A peer's figure of
+    zero (CPU time under one clock tick, in a short smoke run) gives no ratio."""
     ours = results.get(_TARGET_SERVER)
     out = {}
     for name, peer, figure, op, bound in TARGETS:
-        if ours is None or peer not in results:
+        if ours is None or not results.get(peer, {}).get(figure):
             continue
         ratio = ours[figure] / results[peer][figure]
         out[name] = (ratio, op, bound, ratio <= bound if op == "<=" else ratio >= bound)
