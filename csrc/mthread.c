@@ -16,6 +16,7 @@
 static void *m_thread(void *arg)
 {
     gr_m *m = arg;
+    gr_m_bind(m); /* the thread is this M from its start (the tracer names its events) */
     for (;;) {
         int rc = gr_sched_wait(m);
         if (rc == GR_NEXT_INTR)

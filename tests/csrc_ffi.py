@@ -40,7 +40,7 @@ from ft313 import require
 
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
 SOURCES = ["lock.c", "runq.c", "globalq.c", "timer.c", "park.c", "idle.c", "chan.c", "sched.c",
-           "wait.c", "ctimer.c", "throw.c", "netpoll.c", "netpoll_epoll.c"]
+           "wait.c", "ctimer.c", "throw.c", "netpoll.c", "netpoll_epoll.c", "trace.c"]
 MODULE = "_grcsrc_test"
 
 CDEF = """

@@ -6,6 +6,7 @@
 # Cython cdef classes are @final where they are @cython.final, else @disjoint_base (their
 # instances have a C layout). Arguments taken by __cinit__ are typed on __new__, since the
 # runtime __init__ is object's.
+import os
 from collections.abc import Callable
 from types import GenericAlias, TracebackType
 from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeAlias, final, overload
@@ -55,6 +56,7 @@ def run(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails o
     *args: Any,
     procs: int | None,
     affinity: Literal["cpu", "node"] | None = None,
+    trace: str | os.PathLike[str] | None = None,
     **kwargs: Any,
 ) -> _R: ...
 @overload
@@ -63,6 +65,16 @@ def run(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails o
     *args: Any,
     procs: int | None = None,
     affinity: Literal["cpu", "node"] | None,
+    trace: str | os.PathLike[str] | None = None,
+    **kwargs: Any,
+) -> _R: ...
+@overload
+def run(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails on trace
+    main: Callable[..., _R],
+    *args: Any,
+    procs: int | None = None,
+    affinity: Literal["cpu", "node"] | None = None,
+    trace: str | os.PathLike[str] | None,
     **kwargs: Any,
 ) -> _R: ...
 def go(fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> Task[_R]: ...
@@ -242,3 +254,16 @@ class _PollFd:
     def wait_writable(self, timeout: float | None = None) -> None: ...
     def close(self) -> None: ...
     tcp: bool
+
+# _trace.pxi: the execution tracer
+
+class Trace:
+    path: str
+    buffer: int
+    events: int
+    dropped: int
+    def __init__(self, path: str | os.PathLike[str], *, buffer: int = 65536) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc_info: object) -> None: ...
+
+def trace(path: str | os.PathLike[str], *, buffer: int = 65536) -> Trace: ...

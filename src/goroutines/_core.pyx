@@ -622,6 +622,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 cdef void _finish(M m, Task t, object result, object exc) noexcept:
+    cdef uint32_t trace_name = _trace_name_of(t) if GR_TRACING() else 0
     m.cur = None  # finalizers run by the drops below are outside any task
     if _forked:
         _exit_forked_child(f"task {t.g.id} ({_fn_name(t.fn)})", exc)
@@ -644,6 +645,8 @@ cdef void _finish(M m, Task t, object result, object exc) noexcept:
         t.retrieved = True
         m.rt.abort(exc)
     gr_g_finish(m.rt.s, m.cm, &t.g)
+    if GR_TRACING():  # after the finish: the joiners it woke were woken by t
+        gr_trace_emit(GR_TEV_GO_END, t.g.id, 0, trace_name)
     if t is m.rt.main:
         gr_sched_close(m.rt.s)
     Py_DECREF(t)  # the runtime's reference, taken in go()
@@ -876,7 +879,7 @@ cdef int _resolve_procs(object procs) except -1:
     return n
 
 
-def run(main, *args, procs=None, affinity=None, **kwargs):
+def run(main, *args, procs=None, affinity=None, trace=None, **kwargs):
     """Run ``main(*args, **kwargs)`` as the first task of a fresh runtime and return its
     result (or re-raise its exception).
 
@@ -888,6 +891,7 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
     still reaches a park point a second after that (it keeps catching Cancelled) is
     abandoned, never resumed, and named in a warning on the "goroutines" logger. If every
     task is parked and nothing can wake any of them, run() raises Deadlock.
+    ``trace`` (a path) records an execution trace of the whole run there (see trace()).
 
     Example::
 
@@ -895,6 +899,9 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
             return sum(t.join() for t in [gr.go(abs, -i) for i in range(10)])
         assert gr.run(main) == 45
     """
+    if trace is not None:  # recorded around the whole run (see trace())
+        with Trace(trace):
+            return run(main, *args, procs=procs, affinity=affinity, **kwargs)
     _check_not_forked()
     _check_fn(main, "run")
     cdef int n = _resolve_procs(procs)
@@ -1001,6 +1008,8 @@ cdef Task _new_task(Runtime rt, M m, object fn, tuple args, dict kwargs):
     # in a garbage cycle, and a trivial task then never costs the cycle collector anything.
     t.untrack()
     gr_g_init(m.cm if m is not None else NULL, &t.g, <void *>t)
+    if GR_TRACING():
+        _trace_created(t)
     Py_INCREF(t)  # the runtime's reference, dropped by _finish
     return t
 
@@ -1159,3 +1168,4 @@ include "_sync.pxi"
 include "_timer.pxi"
 include "_offload.pxi"
 include "_netpoll.pxi"
+include "_trace.pxi"
