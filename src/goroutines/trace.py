@@ -79,11 +79,11 @@ def chrome_trace(
 
     out: list[dict[str, Any]] = []
     labels: dict[int, str] = {}
-    offload_threads: set[int] = set()
+    offload_threads: dict[int, int] = {}  # thread -> its number among offload threads
     m_of_thread: dict[int, int] = {}  # run()'s caller records main's creation unbound
     for _, kind, m, thread, *_ in evs:
         if kind_of.get(kind) == "offload_run" and m < 0:
-            offload_threads.add(thread)
+            offload_threads.setdefault(thread, len(offload_threads))
         if m >= 0:
             m_of_thread.setdefault(thread, m)
 
@@ -94,7 +94,7 @@ def chrome_trace(
             if m >= 0:
                 labels[tid] = f"M{m}"
             elif thread in offload_threads:
-                labels[tid] = f"offload thread {thread}"
+                labels[tid] = f"offload {offload_threads[thread]}"
             else:
                 labels[tid] = f"thread {thread}"
         return tid
@@ -110,12 +110,14 @@ def chrome_trace(
 
     def slice_(name: str, tid: int, t0: int, t1: int, cat: str, args: dict[str, Any]) -> None:
         emit("X", name, tid, t0, cat, dur=_us(t1 - t0), args=args)
+        last_end[tid] = t1
 
     running: dict[int, tuple[int, int, dict[str, Any]]] = {}  # tid -> (g, since, args)
     since: dict[tuple[str, int], tuple[int, Any]] = {}  # (what, tid) -> (ts, detail)
     parked: dict[int, tuple[int, str]] = {}  # g -> (ts, reason)
     woken: dict[int, tuple[str, str, int]] = {}  # g -> (by, reason, flow id or 0)
-    last: dict[int, int] = {}  # tid -> ts of its latest event
+    last_end: dict[int, int] = {}  # tid -> when its latest slice ended
+    unstarted: set[int] = set()  # created in the trace, not run yet
     flows = 0
 
     def end_run(tid: int, g: int, ts: int, how: str) -> None:
@@ -126,8 +128,8 @@ def chrome_trace(
             if run is not None:  # the other task's end was dropped: close it here
                 slice_(tname(run[0]), tid, run[1], ts, "task", {**run[2], "end": "?"})
             # It ran before the trace started (or its start was dropped by the ring).
-            t0 = last.get(tid, start)
-            args = {"task": g, "start": "before the trace" if tid not in last else "?"}
+            t0 = last_end.get(tid, start)
+            args = {"task": g, "start": "before the trace" if tid not in last_end else "?"}
         slice_(tname(g), tid, t0, ts, "task", {**args, "end": how})
 
     for ts, kind, m, thread, g, arg, aux in evs:
@@ -138,8 +140,9 @@ def chrome_trace(
                 prev = running[tid][0]
                 end_run(tid, prev, ts, "?")
             args: dict[str, Any] = {"task": g}
-            if aux:
+            if aux or g in unstarted:  # (run()'s main is bound to M0 before its first run)
                 args["first run"] = True
+            unstarted.discard(g)
             if g in parked:
                 pts, why = parked.pop(g)
                 args["waited for"] = why
@@ -176,6 +179,7 @@ def chrome_trace(
                 by = f"{labels[tid]} (outside the runtime)"
             woken[g] = (by, why, flow)
         elif what == "create":
+            unstarted.add(g)
             instant("go", tid, ts, "create", {"task": g, "name": tname(g), "by task": arg})
         elif what == "steal":
             instant("steal", tid, ts, "sched", {"from P": aux, "tasks": arg, "runs task": g})
@@ -202,7 +206,6 @@ def chrome_trace(
                     slice_("(in poller)" if detail else "(idle)", tid, t0, ts, "sched", {})
                 else:
                     slice_(f"blocking: {tname(g)}", tid, t0, ts, "offload", {"task": g})
-        last[tid] = ts
 
     for tid, (g, t0, args) in list(running.items()):
         slice_(tname(g), tid, t0, stop, "task", {**args, "end": "running at the trace's end"})
@@ -387,7 +390,10 @@ _JS = r"""
   function x(t) { return (t - v0) / (v1 - v0) * W; }
   function first(a, t) {
     var lo = 0, hi = a.length;
-    while (lo < hi) { var mid = (lo + hi) >> 1; if (a[mid][1] + a[mid][2] < t) lo = mid + 1; else hi = mid; }
+    while (lo < hi) {
+      var mid = (lo + hi) >> 1;
+      if (a[mid][1] + a[mid][2] < t) lo = mid + 1; else hi = mid;
+    }
     return lo;
   }
   function niceStep(span) {
