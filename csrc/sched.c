@@ -67,6 +67,7 @@ static _Atomic uint64_t next_id = 1;
 void gr_m_bind(gr_m *m)
 {
     curm = m;
+    gr_trace_bind(m ? m->id : -1);
     if (m && !atomic_load_explicit(&m->has_cpuclock, memory_order_relaxed) &&
         pthread_getcpuclockid(pthread_self(), &m->cpuclock) == 0)
         atomic_store_explicit(&m->has_cpuclock, 1, memory_order_release);

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 
 #include "lock.h"
-#include "sched.h"
 #include "throw.h"
 
 #define MIN_CAP 16u
@@ -38,6 +37,40 @@ typedef struct ring {
 
 _Atomic uint32_t gr_trace_flag;
 
+/* Timestamps. A clock_gettime() costs ~40 ns on a VM, and ping-pong records 6 events per
+ * round trip of ~1 us: the clock alone would cost a fifth. Where the kernel itself keeps
+ * time with the TSC (its clocksource is "tsc": invariant and synchronized across CPUs), an
+ * event stores the TSC (~14 ns) instead, and collection maps it linearly onto
+ * gr_nanotime() through two anchors (start, collect), so every timestamp a reader sees is
+ * on gr_nanotime()'s scale. Decided once per process, by the first start under reg_mu: a
+ * thread reads it only after it took reg_mu to register its ring for the session. */
+static int use_tsc;
+static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
+static int64_t anchor_ns, anchor_tick; /* reg_mu: taken at start */
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <stdio.h>
+#include <string.h>
+#include <x86intrin.h>
+
+static void choose_clock(void)
+{
+    char buf[32] = "";
+    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    if (f) {
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = 0;
+        fclose(f);
+    }
+    use_tsc = strcmp(buf, "tsc\n") == 0;
+}
+
+static inline int64_t tick(int tsc) { return tsc ? (int64_t)__rdtsc() : gr_nanotime(); }
+#else
+static void choose_clock(void) {}
+static inline int64_t tick(int tsc) { return gr_nanotime(); }
+#endif
+
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static ring *rings;                 /* reg_mu */
 static uint32_t session_cap;        /* reg_mu */
@@ -50,8 +83,14 @@ static _Atomic uint64_t lost;
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t ring_key;
-static _Thread_local ring *tl_ring;
-static _Thread_local uint64_t tl_cur;
+/* The calling thread's tracing state, in one thread-local (one TLS lookup per event);
+ * initial-exec: the extension is loaded once, and its static TLS is 24 bytes. */
+typedef struct tstate {
+    ring *ring;
+    uint64_t cur; /* the task it runs, as the trace sees it (gr_trace_current) */
+    int mid;      /* its M (gr_trace_bind), -1 if none */
+} tstate;
+static _Thread_local tstate tl __attribute__((tls_model("initial-exec"))) = {NULL, 0, -1};
 
 static void unlink_ring(ring *r)
 {
@@ -76,7 +115,7 @@ static void ring_release(void *p)
     else
         unlink_ring(r);
     pthread_mutex_unlock(&reg_mu);
-    tl_ring = NULL; /* a later event on this exiting thread registers afresh */
+    tl.ring = NULL; /* a later event on this exiting thread registers afresh */
 }
 
 static void make_key(void)
@@ -119,14 +158,14 @@ static ring *ring_for_session(int is_m)
     pthread_once(&key_once, make_key);
     pthread_mutex_lock(&reg_mu);
     uint32_t gen = atomic_load_explicit(&session_gen, memory_order_relaxed);
-    ring *r = tl_ring;
+    ring *r = tl.ring;
     if (!r) {
         r = calloc(1, sizeof *r);
         if (!r)
             goto fail;
         r->next = rings;
         rings = r;
-        tl_ring = r;
+        tl.ring = r;
         if (pthread_setspecific(ring_key, r) != 0)
             gr_throw("trace: pthread_setspecific failed", __FILE__, __LINE__);
     }
@@ -178,37 +217,39 @@ void gr_trace_emit(uint32_t kind, uint64_t g, uint64_t arg, uint32_t aux)
     switch (kind) {
     case GR_TEV_GO_RUN:
     case GR_TEV_OFFLOAD_RUN:
-        tl_cur = g;
+        tl.cur = g;
         break;
     case GR_TEV_GO_PARK:
     case GR_TEV_GO_YIELD:
     case GR_TEV_GO_END:
     case GR_TEV_OFFLOAD_DONE:
-        if (tl_cur == g)
-            tl_cur = 0;
+        if (tl.cur == g)
+            tl.cur = 0;
         break;
     case GR_TEV_GO_CREATE:
     case GR_TEV_GO_UNPARK:
-        arg = tl_cur;
+        arg = tl.cur;
         break;
     default:
         break;
     }
-    ring *r = tl_ring;
-    gr_m *m = gr_m_current();
+    ring *r = tl.ring;
+    int mid = tl.mid;
     if (gr_unlikely(!r || r->gen != atomic_load_explicit(&session_gen, memory_order_relaxed) ||
-                    (r->small && m))) {
-        if (!(r = ring_for_session(m != NULL))) {
+                    (r->small && mid >= 0))) {
+        if (!(r = ring_for_session(mid >= 0))) {
             atomic_fetch_add_explicit(&lost, 1, memory_order_relaxed);
             return;
         }
     }
-    uint64_t meta = (uint64_t)(kind & 0xffff) | (uint64_t)(uint16_t)(m ? m->id : -1) << 16 |
+    uint64_t meta = (uint64_t)(kind & 0xffff) | (uint64_t)(uint16_t)mid << 16 |
                     (uint64_t)aux << 32;
-    put(r, gr_nanotime(), g, arg, meta);
+    put(r, tick(use_tsc), g, arg, meta);
 }
 
-uint64_t gr_trace_current(void) { return tl_cur; }
+uint64_t gr_trace_current(void) { return tl.cur; }
+
+void gr_trace_bind(int mid) { tl.mid = mid; }
 
 int gr_trace_start(uint32_t cap)
 {
@@ -225,6 +266,9 @@ int gr_trace_start(uint32_t cap)
         if (r->orphan)
             unlink_ring(r);
     }
+    pthread_once(&clock_once, choose_clock);
+    anchor_ns = gr_nanotime();
+    anchor_tick = tick(use_tsc);
     session_cap = c;
     session_threads = 0;
     atomic_store_explicit(&lost, 0, memory_order_relaxed);
@@ -312,6 +356,14 @@ int gr_trace_collect(gr_trace_rec **out, size_t *n, uint64_t *dropped)
         lo = lo > r->base ? lo : r->base;
         got += read_ring(r, lo, h, buf + got, &skipped);
         drop += lo + skipped;
+    }
+    if (use_tsc) { /* ticks onto gr_nanotime()'s scale, through the two anchors */
+        int64_t now_ns = gr_nanotime(), now_tick = tick(1);
+        double scale = now_tick > anchor_tick
+                           ? (double)(now_ns - anchor_ns) / (double)(now_tick - anchor_tick)
+                           : 1.0;
+        for (size_t i = 0; i < got; i++)
+            buf[i].ev.ts = anchor_ns + (int64_t)((double)(buf[i].ev.ts - anchor_tick) * scale);
     }
     pthread_mutex_unlock(&reg_mu);
     free(heads);

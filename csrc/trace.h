@@ -98,6 +98,8 @@ void gr_trace_emit(uint32_t kind, uint64_t g, uint64_t arg, uint32_t aux);
 /* The task the calling thread runs (0: none), as the trace sees it: the waker of the
  * unparks it records, the creator of the tasks it creates. */
 uint64_t gr_trace_current(void);
+/* The calling thread is M mid from now on (-1: no M); gr_m_bind calls it. */
+void gr_trace_bind(int mid);
 
 #define GR_TRACE(kind, g, arg, aux)                                                           \
     do {                                                                                       \
