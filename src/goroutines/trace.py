@@ -364,20 +364,28 @@ _JS = r"""
     d.setAttribute("data-lane", i); d.textContent = label;
     lanesEl.appendChild(d);
   });
-  function hue(s) {
-    var h = 0;
-    for (var i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) >>> 0;
+  // The busiest names get hues spread by the golden angle (always far apart); the rest a
+  // hash of the name, so a name keeps its colour wherever it appears.
+  var hues = {};
+  data.legend.forEach(function (n, i) { hues[n] = (i * 137.508 + 200) % 360; });
+  function hue(n) {
+    if (n in hues) return hues[n];
+    var s = data.names[n], h = 2166136261;
+    for (var i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
     return h % 360;
   }
   function colour(sl) {
     if (sl[4] === 1) return "#c8c8c8";
     if (sl[4] === 2) return "#8d6e63";
-    return "hsl(" + hue(data.names[sl[3]]) + ",62%,56%)";
+    return "hsl(" + hue(sl[3]) + ",62%,58%)";
   }
   var byLane = data.lanes.map(function () { return []; });
   data.slices.forEach(function (sl) { byLane[sl[0]].push(sl); });
   byLane.forEach(function (a) { a.sort(function (x, y) { return x[1] - y[1]; }); });
   var full0 = 0, full1 = Math.max(data.end, 1e-3), v0 = full0, v1 = full1, W = 0;
+  // page.html#view=FROM,TO (microseconds) opens on that window.
+  var m = /view=([0-9.]+),([0-9.]+)/.exec(window.location.hash);
+  if (m && +m[2] > +m[1]) { v0 = +m[1]; v1 = +m[2]; }
   var showFlows = document.getElementById("flows");
   function resize() {
     W = plot.clientWidth;
@@ -423,8 +431,9 @@ _JS = r"""
       for (var k = first(a, v0); k < a.length && a[k][1] <= v1; k++) {
         var sl = a[k], sx = x(sl[1]), sw = Math.max(1, sl[2] / (v1 - v0) * W);
         var small = sl[4] === 1;
-        ctx.fillStyle = colour(sl);
-        ctx.fillRect(sx, y + (small ? 9 : 3), sw, small ? LANE_H - 19 : LANE_H - 7);
+        ctx.fillStyle = colour(sl);  // a 1 px gap keeps neighbours of one colour apart
+        ctx.fillRect(sx, y + (small ? 9 : 3), sw > 3 ? sw - 1 : sw,
+                     small ? LANE_H - 19 : LANE_H - 7);
         if (sw > 40 && !small) {
           ctx.save(); ctx.beginPath(); ctx.rect(sx, y, sw, LANE_H); ctx.clip();
           ctx.fillStyle = "#111"; ctx.fillText(data.names[sl[3]], sx + 3, y + LANE_H / 2);
@@ -445,9 +454,18 @@ _JS = r"""
       data.flows.forEach(function (f) {
         if (Math.max(f[1], f[3]) < v0 || Math.min(f[1], f[3]) > v1) return;
         var x0 = x(f[1]), y0 = AXIS_H + f[0] * LANE_H + LANE_H / 2;
-        var x1 = x(f[3]), y1 = AXIS_H + f[2] * LANE_H + LANE_H / 2;
-        ctx.beginPath(); ctx.moveTo(x0, y0); ctx.lineTo(x1, y1); ctx.stroke();
-        var a = Math.atan2(y1 - y0, x1 - x0);
+        var x1 = x(f[3]), y1 = AXIS_H + f[2] * LANE_H + LANE_H / 2, a;
+        ctx.beginPath(); ctx.moveTo(x0, y0);
+        if (f[0] === f[2]) {  // on one lane: an arc over the slices in between
+          y0 = y1 = y0 - LANE_H / 2 + 3;
+          ctx.moveTo(x0, y0);
+          ctx.quadraticCurveTo((x0 + x1) / 2, y0 - 10, x1, y1);
+          a = Math.atan2(10, x1 - (x0 + x1) / 2);
+        } else {
+          ctx.lineTo(x1, y1);
+          a = Math.atan2(y1 - y0, x1 - x0);
+        }
+        ctx.stroke();
         ctx.beginPath(); ctx.moveTo(x1, y1);
         ctx.lineTo(x1 - 6 * Math.cos(a - 0.4), y1 - 6 * Math.sin(a - 0.4));
         ctx.lineTo(x1 - 6 * Math.cos(a + 0.4), y1 - 6 * Math.sin(a + 0.4)); ctx.fill();
@@ -489,7 +507,7 @@ _JS = r"""
   var legend = document.getElementById("legend");
   data.legend.forEach(function (n) {
     var s = document.createElement("span"), i = document.createElement("i");
-    i.style.background = "hsl(" + hue(data.names[n]) + ",62%,56%)";
+    i.style.background = "hsl(" + hue(n) + ",62%,58%)";
     s.appendChild(i); s.appendChild(document.createTextNode(data.names[n]));
     legend.appendChild(s);
   });
@@ -611,7 +629,8 @@ def render_html(doc: dict[str, Any], title: str = "goroutines trace") -> str:
 <body data-rendered="pending">
 <h1>{html.escape(title)}</h1>
 <div id="meta">{html.escape(meta)}</div>
-<div class="controls">Wheel: zoom &middot; drag: pan &middot; double-click: reset &middot;
+<div class="controls">Wheel: zoom &middot; drag: pan &middot; double-click: reset
+(<code>#view=FROM,TO</code> in µs opens a window) &middot;
 <label><input type="checkbox" id="flows" checked> wake-up arrows</label>
 &middot; <span id="status">not rendered</span></div>
 <div id="timeline"><div id="lanes"><div id="axis-pad"></div></div>
