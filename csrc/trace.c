@@ -199,15 +199,15 @@ fail:
 static void put(ring *r, int64_t ts, uint64_t g, uint64_t arg, uint64_t meta)
 {
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed); /* our own */
-    /* The seqlock's write side: announce the overwrite, then (release fence, pairs with
-     * the acquire fence in read_ring) touch the slot. */
+    /* The seqlock's write side: announce the overwrite, then touch the slot. Each slot
+     * store is a release (a plain store on x86), pairing with read_ring's acquire loads:
+     * a reader that sees any of them sees this `writing` too. */
     atomic_store_explicit(&r->writing, h + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
     slot *s = &r->slots[h & r->mask];
-    atomic_store_explicit(&s->ts, ts, memory_order_relaxed);
-    atomic_store_explicit(&s->g, g, memory_order_relaxed);
-    atomic_store_explicit(&s->arg, arg, memory_order_relaxed);
-    atomic_store_explicit(&s->meta, meta, memory_order_relaxed);
+    atomic_store_explicit(&s->ts, ts, memory_order_release);
+    atomic_store_explicit(&s->g, g, memory_order_release);
+    atomic_store_explicit(&s->arg, arg, memory_order_release);
+    atomic_store_explicit(&s->meta, meta, memory_order_release);
     /* release: pairs with read_ring's acquire load of head; the slot is complete. */
     atomic_store_explicit(&r->head, h + 1, memory_order_release);
 }
@@ -294,19 +294,19 @@ static size_t read_ring(ring *r, uint64_t lo, uint64_t h, gr_trace_rec *out, uin
     for (uint64_t i = lo; i < h; i++) {
         slot *s = &r->slots[i & r->mask];
         gr_trace_rec *o = &out[i - lo];
-        o->ev.ts = atomic_load_explicit(&s->ts, memory_order_relaxed);
-        o->ev.g = atomic_load_explicit(&s->g, memory_order_relaxed);
-        o->ev.arg = atomic_load_explicit(&s->arg, memory_order_relaxed);
-        uint64_t meta = atomic_load_explicit(&s->meta, memory_order_relaxed);
+        /* acquire: pairs with put's release stores of the slot (see there). */
+        o->ev.ts = atomic_load_explicit(&s->ts, memory_order_acquire);
+        o->ev.g = atomic_load_explicit(&s->g, memory_order_acquire);
+        o->ev.arg = atomic_load_explicit(&s->arg, memory_order_acquire);
+        uint64_t meta = atomic_load_explicit(&s->meta, memory_order_acquire);
         o->ev.kind = (uint16_t)(meta & 0xffff);
         o->ev.m = (int16_t)(uint16_t)(meta >> 16);
         o->ev.aux = (uint32_t)(meta >> 32);
         o->thread = r->thread;
         o->pad = 0;
     }
-    /* The seqlock's read side: pairs with put's release fence. Index i is intact unless a
+    /* The seqlock's read side, after the acquire loads above. Index i is intact unless a
      * write of index i + cap or later has begun: writing > i + cap. */
-    atomic_thread_fence(memory_order_acquire);
     uint64_t w = atomic_load_explicit(&r->writing, memory_order_relaxed);
     uint64_t cap = r->mask + 1;
     uint64_t valid = w > cap ? w - cap : 0;

@@ -12,11 +12,11 @@
  * of a session registers its ring (a mutex, once per thread and session).
  *
  * Reading while the owner writes (a trace stopped from one M while the others run on) is a
- * seqlock per ring: the owner announces the slot it is about to overwrite (`writing`,
- * then a release fence) before it touches the slot, and publishes it (`head`, release)
- * after. The reader copies, then (acquire fence) reads `writing`, and keeps only what no
- * write can have touched since. Every slot word is a relaxed atomic, so a torn copy is
- * discarded rather than being a data race.
+ * seqlock per ring: the owner announces the slot it is about to overwrite (`writing`)
+ * before it touches the slot (release stores), and publishes it (`head`, release) after.
+ * The reader copies the slots (acquire loads), then reads `writing`, and keeps only what
+ * no write can have touched since. Every slot word is an atomic, so a torn copy is
+ * discarded rather than being a data race (and TSan checks the protocol: no fences).
  *
  * Off, a hook costs one relaxed load of gr_trace_flag and a branch predicted not taken
  * (GR_TRACING). The flag pairs with nothing: an event recorded just after a stop (a
