@@ -190,6 +190,7 @@ void gr_g_init(gr_m *m, gr_g *g, void *obj)
  * the poll, or the poller sees NOTIFIED and does not block. */
 static void m_unpark(gr_m *m)
 {
+    GR_TRACE(GR_TEV_M_UNPARK, 0, (uint64_t)m->id, 0);
     gr_park_unpark(&m->park);
     if (atomic_load(&m->in_poll))
         gr_netpoll_break(m->sched->netpoll);

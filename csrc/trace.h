@@ -62,6 +62,7 @@ enum {
     GR_TEV_OFFLOAD,      /* g hands a blocking() call to the offload pool */
     GR_TEV_OFFLOAD_RUN,  /* this (offload) thread runs g's blocking() call */
     GR_TEV_OFFLOAD_DONE, /* ... and it returned */
+    GR_TEV_M_UNPARK,     /* this thread wakes M arg (a task readied there, work to take) */
     GR_TEV_NKINDS
 };
 

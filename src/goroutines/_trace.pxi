@@ -41,7 +41,7 @@ cdef extern from "trace.h" nogil:
 # The event kinds, in trace.h's order (goroutines.trace reads events by these names).
 _TRACE_KINDS = ("none", "create", "run", "park", "yield", "unpark", "end", "steal", "global",
                 "spin", "spin_end", "m_park", "m_wake", "backoff", "poll", "offload",
-                "offload_run", "offload_done")
+                "offload_run", "offload_done", "m_unpark")
 assert len(_TRACE_KINDS) == GR_TEV_NKINDS
 _WAKE_REASONS = ("", "ready", "timeout", "cancel")
 _TRACE_BUFFER = 1 << 16
@@ -108,6 +108,12 @@ class Trace:
 
     After the ``with`` block: ``events`` is the number of events written to ``path``, and
     ``dropped`` how many the per-thread rings overwrote (the oldest first).
+
+    Example::
+
+        with gr.Trace("run.json", buffer=4096) as tr:
+            gr.run(lambda: None)
+        assert tr.dropped == 0
     """
 
     def __init__(self, path, *, buffer=_TRACE_BUFFER):
@@ -192,8 +198,10 @@ def trace(path, *, buffer=_TRACE_BUFFER) -> Trace:
 
     Example::
 
-        with gr.trace("out.json") as tr:
-            gr.go(print, "traced").join()
-        print(tr.events, "events,", tr.dropped, "dropped")
+        def main():
+            with gr.trace("out.json") as tr:
+                gr.go(print, "traced").join()
+            print(tr.events, "events,", tr.dropped, "dropped")
+        gr.run(main)
     """
     return Trace(path, buffer=buffer)

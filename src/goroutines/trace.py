@@ -187,6 +187,8 @@ def chrome_trace(
             instant("global queue", tid, ts, "sched", {"tasks": arg, "runs task": g})
         elif what == "poll":
             instant("poll", tid, ts, "sched", {"readied": arg, "blocking": bool(aux)})
+        elif what == "m_unpark":
+            instant("wake M", tid, ts, "sched", {"M": arg})
         elif what == "backoff":
             instant("backoff", tid, ts, "sched", {"round": aux})
         elif what == "offload":
