@@ -37,8 +37,9 @@
 
 #define gr_unlikely(x) __builtin_expect(!!(x), 0)
 
-/* Nonzero while a session records. Relaxed everywhere: see the essay above. */
-extern _Atomic uint32_t gr_trace_flag;
+/* Nonzero while a session records. Relaxed everywhere: see the essay above. Hidden: read
+ * straight from the extension's data, not through the GOT (csrc is linked into it). */
+extern _Atomic uint32_t gr_trace_flag __attribute__((visibility("hidden")));
 #define GR_TRACING() gr_unlikely(atomic_load_explicit(&gr_trace_flag, memory_order_relaxed))
 
 /* Event kinds (gr_trace_ev.kind); g is a task id, 0 for none. */
