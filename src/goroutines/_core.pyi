@@ -7,6 +7,7 @@
 # instances have a C layout). Arguments taken by __cinit__ are typed on __new__, since the
 # runtime __init__ is object's.
 from collections.abc import Callable
+from contextvars import Context
 from types import GenericAlias, TracebackType
 from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeAlias, final, overload
 
@@ -65,7 +66,12 @@ def run(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails o
     affinity: Literal["cpu", "node"] | None,
     **kwargs: Any,
 ) -> _R: ...
+@overload
 def go(fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> Task[_R]: ...
+@overload
+def go(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails on context
+    fn: Callable[..., _R], *args: Any, context: Context | None, **kwargs: Any
+) -> Task[_R]: ...
 def gosched() -> None: ...
 def sleep(seconds: float) -> None: ...
 def current() -> Task[Any] | None: ...
