@@ -48,6 +48,7 @@ from goroutines._core import (
     wait_readable,
     wait_writable,
 )
+from goroutines._interop import Executor, to_async
 from goroutines.monkey import patch, unpatch
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "ChanClosed",
     "Deadlock",
     "Event",
+    "Executor",
     "Mutex",
     "Once",
     "RWMutex",
@@ -84,6 +86,7 @@ __all__ = [
     "select",
     "sleep",
     "stats",
+    "to_async",
     "topology",
     "unpatch",
     "wait_readable",

@@ -143,6 +143,11 @@ def result(future, timeout=None):
     return out.take()
 
 
+def _check_callable(fn, what):
+    """go()'s check of fn, for the Executor's submit and to_async (goroutines._interop)."""
+    _check_fn(fn, what)
+
+
 # The shared event loop of aio(): started by the first call, on a daemon thread, and run
 # until the interpreter exits. uvloop's when it is installed.
 _aio_loop = None
