@@ -82,6 +82,27 @@ def test_exception_of_a_dask_task(client, procs):
     assert gr.run(main, procs=procs)
 
 
+def square_or_fail(i):
+    if i % 7 == 3:
+        raise Boom(f"call {i}")
+    return i * i
+
+
+def test_values_and_errors_mixed_each_waiter_gets_its_own(client, procs):
+    # Finished futures are gathered in batches, failed ones one by one: never mixed up.
+    def one(i):
+        try:
+            return gr.result(client.submit(square_or_fail, i, pure=False))
+        except Boom as e:
+            return str(e)
+
+    def main():
+        return [t.join() for t in [gr.go(one, i) for i in range(200)]]
+
+    expected = [f"call {i}" if i % 7 == 3 else i * i for i in range(200)]
+    assert gr.run(main, procs=procs) == expected
+
+
 def test_cancelled_dask_future(client):
     def main():
         f = client.submit(time.sleep, 0.2, pure=False)  # a worker thread cannot be interrupted

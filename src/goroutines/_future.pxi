@@ -18,15 +18,26 @@ cdef class _Outcome:
     cdef gr_latch done  # 1 until the future is done
     cdef object value
     cdef object exc
+    cdef object batch   # a Dask future's: its client's gatherer (goroutines._interop)
 
     def __cinit__(self):
         gr_latch_init(&self.done, 1)
 
     def __call__(self, fut):
+        if self.batch is not None and fut.status == "finished":
+            # Its value is on a worker: fetched with others in one gather, off this thread.
+            self.batch.put(fut, self)
+            return
         try:
             self.value = fut.result()
         except BaseException as e:
             self.exc = e
+        self.wake()
+
+    def _deliver(self, value, exc):
+        """The outcome, from whoever fetched it (the Dask gatherer)."""
+        self.value = value
+        self.exc = exc
         self.wake()
 
     cdef void fail(self, exc) noexcept:
@@ -82,6 +93,10 @@ cdef int _check_future(object fut) except -1:
 cdef int _add_callback(object fut, _Outcome out) except -1:
     loop = _asyncio_loop(fut)
     if loop is None:
+        dist = sys.modules.get("distributed")
+        if dist is not None and isinstance(fut, dist.Future):
+            from goroutines._interop import _dask_batch
+            out.batch = _dask_batch(fut.client)
         fut.add_done_callback(out)  # a done future calls it at once, here
     elif fut.done():
         out(fut)  # a done future's outcome is final: read here, without a trip to its loop

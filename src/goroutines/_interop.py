@@ -301,6 +301,65 @@ def _result_or_cancel(f: concurrent.futures.Future[_R], deadline: float | None) 
         f.cancel()
 
 
+class _DaskBatch:
+    """Fetches the values of finished Dask futures for result(), many per round trip.
+
+    Dask calls done callbacks on one thread of its own, and a finished future's result()
+    there is a round trip to a worker: with a thousand tasks waiting, that one thread took
+    as long as the whole run, the cluster's work long done. So the callback only queues
+    the future here, and the client's event loop gathers whatever is queued in one call,
+    again and again while more arrive. A batch that fails (a worker lost the data) is
+    retried one future at a time, so each waiter gets its own outcome."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.lock = threading.Lock()
+        self.queued: list[tuple[Any, Any]] = []
+        self.flushing = False
+
+    def put(self, fut: Any, out: Any) -> None:
+        with self.lock:
+            self.queued.append((fut, out))
+            if self.flushing:
+                return
+            self.flushing = True
+        self.client.loop.add_callback(self.flush)
+
+    async def flush(self) -> None:
+        while True:
+            with self.lock:
+                batch, self.queued = self.queued, []
+                if not batch:
+                    self.flushing = False
+                    return
+            try:
+                values = await self.client.gather([f for f, _ in batch], asynchronous=True)
+            except BaseException:
+                for f, out in batch:
+                    try:
+                        value = await self.client.gather(f, asynchronous=True)
+                    except BaseException as e:
+                        out._deliver(None, e)
+                    else:
+                        out._deliver(value, None)
+            else:
+                for (_, out), value in zip(batch, values, strict=True):
+                    out._deliver(value, None)
+
+
+_dask_batches: weakref.WeakKeyDictionary[Any, _DaskBatch] = weakref.WeakKeyDictionary()
+_dask_batches_lock = threading.Lock()
+
+
+def _dask_batch(client: Any) -> _DaskBatch:
+    """The gatherer of a Dask client (result() of its futures)."""
+    with _dask_batches_lock:
+        batch = _dask_batches.get(client)
+        if batch is None:
+            batch = _dask_batches[client] = _DaskBatch(client)
+        return batch
+
+
 _executors: weakref.WeakSet[Executor] = weakref.WeakSet()
 _executors_lock = threading.Lock()
 
