@@ -107,7 +107,8 @@ def test_cancelled_dask_future(client):
     def main():
         f = client.submit(time.sleep, 0.2, pure=False)  # a worker thread cannot be interrupted
         gr.go(client.cancel, f)
-        with pytest.raises(distributed.client.FutureCancelledError):
+        # Dask's own error: the future was cancelled, or its client's loop is closed.
+        with pytest.raises((distributed.client.FutureCancelledError, RuntimeError)):
             gr.result(f)
         return True
 
@@ -127,6 +128,21 @@ def test_timeout_and_cancelled_waiter(client, procs):
         return gr.result(f)  # the future itself went on
 
     assert gr.run(main, procs=procs) is None
+
+
+def test_future_of_a_closed_client_raises_not_hangs(client):
+    other = distributed.Client(client.scheduler.address)
+    f = other.submit(square, 3, pure=False)
+    distributed.wait(f)
+    other.close()
+
+    def main():
+        # Dask's own error: the future was cancelled, or its client's loop is closed.
+        with pytest.raises((distributed.client.FutureCancelledError, RuntimeError)):
+            gr.result(f)
+        return True
+
+    assert gr.run(main, procs=1)
 
 
 def test_from_a_plain_thread(client):

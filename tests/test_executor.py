@@ -9,6 +9,9 @@ that goroutines.run() can start again.
 
 import concurrent.futures as cf
 import gc
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -277,3 +280,27 @@ def test_async_function_is_type_error():
         with pytest.raises(TypeError, match="callable"):
             ex.submit(42)
         assert ex.submit(pow, 2, 2).result() == 4  # nothing was lost by the errors
+
+
+# --- interpreter exit -----------------------------------------------------------------------
+
+
+def test_exit_finishes_submitted_calls_and_stops_cleanly():
+    # As ThreadPoolExecutor: calls submitted before exit still run; nothing hangs or warns.
+    script = textwrap.dedent("""
+        import asyncio
+        import goroutines as gr
+
+        async def hello():
+            await asyncio.sleep(0.01)
+            return "aio"
+
+        ex = gr.Executor(procs=2)  # never shut down
+        ex.submit(lambda: (gr.sleep(0.1), print("call ran", flush=True)))
+        print(gr.aio(hello()), flush=True)
+    """)
+    proc = subprocess.run([sys.executable, "-X", "dev", "-c", script], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["aio", "call", "ran"]
+    assert proc.stderr == ""

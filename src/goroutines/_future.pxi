@@ -95,6 +95,9 @@ cdef int _add_callback(object fut, _Outcome out) except -1:
     if loop is None:
         dist = sys.modules.get("distributed")
         if dist is not None and isinstance(fut, dist.Future):
+            if fut.client.status != "running":
+                out(fut)  # a closed client's loop runs no callback; its futures are cancelled
+                return 0
             from goroutines._interop import _dask_batch
             out.batch = _dask_batch(fut.client)
         fut.add_done_callback(out)  # a done future calls it at once, here

@@ -318,6 +318,13 @@ class _DaskBatch:
         self.flushing = False
 
     def put(self, fut: Any, out: Any) -> None:
+        if self.client.status != "running":
+            # A closing client's loop may never run a flush: the waiter learns it now.
+            try:
+                out._deliver(fut.result(), None)
+            except BaseException as e:
+                out._deliver(None, e)
+            return
         with self.lock:
             self.queued.append((fut, out))
             if self.flushing:
