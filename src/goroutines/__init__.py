@@ -32,6 +32,7 @@ from goroutines._core import (
     WaitGroup,
     after,
     after_func,
+    aio,
     blocking,
     current,
     go,
@@ -41,6 +42,7 @@ from goroutines._core import (
     notify_closing,
     num_tasks,
     procs,
+    result,
     run,
     select,
     sleep,
@@ -51,6 +53,7 @@ from goroutines._core import (
     wait_readable,
     wait_writable,
 )
+from goroutines._interop import Executor, to_async
 from goroutines.monkey import patch, unpatch
 
 __all__ = [
@@ -61,6 +64,7 @@ __all__ = [
     "ChanClosed",
     "Deadlock",
     "Event",
+    "Executor",
     "Mutex",
     "Once",
     "RWMutex",
@@ -74,6 +78,7 @@ __all__ = [
     "WaitGroup",
     "after",
     "after_func",
+    "aio",
     "blocking",
     "current",
     "go",
@@ -84,12 +89,14 @@ __all__ = [
     "num_tasks",
     "patch",
     "procs",
+    "result",
     "run",
     "select",
     "sleep",
     "stats",
     "timeout",
     "timeout_at",
+    "to_async",
     "topology",
     "unpatch",
     "wait_readable",

@@ -6,7 +6,7 @@
 # Cython cdef classes are @final where they are @cython.final, else @disjoint_base (their
 # instances have a C layout). Arguments taken by __cinit__ are typed on __new__, since the
 # runtime __init__ is object's.
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextvars import Context
 from types import GenericAlias, TracebackType
 from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeAlias, final, overload
@@ -17,6 +17,7 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 # Defaults to Any, so that an unannotated gr.Chan() is a Chan[Any], as in Go-like code.
 _T = TypeVar("_T", default=Any)
+_T_co = TypeVar("_T_co", covariant=True)
 
 # _core.pyx: tasks, run() and go()
 
@@ -281,3 +282,13 @@ class _PollFd:
     def wait_writable(self, timeout: float | None = None) -> None: ...
     def close(self) -> None: ...
     tcp: bool
+
+# _future.pxi: waiting on futures of other libraries, and coroutines on a shared loop
+
+class _Future(Protocol[_T_co]):
+    def add_done_callback(self, fn: Callable[[Any], object], /) -> object: ...
+    def result(self) -> _T_co: ...
+
+def result(future: _Future[_R] | Task[_R], timeout: float | None = None) -> _R: ...
+def aio(coro: Coroutine[Any, Any, _R]) -> _R: ...
+def _check_callable(fn: object, what: str) -> None: ...

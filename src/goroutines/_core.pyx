@@ -195,7 +195,7 @@ cdef gr_ctimers _ctimers
 gr_ctimers_init(&_ctimers)
 _PARK_REASONS = ("", "join", "sleep", "chan send", "chan receive", "select", "mutex",
                  "semaphore", "waitgroup", "event", "rwmutex read", "rwmutex write",
-                 "blocking call", "fd read", "fd write")
+                 "blocking call", "fd read", "fd write", "future")
 _run_lock = threading.Lock()
 # Set in a child process forked while run() was running (see _after_fork_in_child).
 cdef bint _forked = False
@@ -1269,3 +1269,4 @@ include "_timer.pxi"
 include "_scope.pxi"
 include "_offload.pxi"
 include "_netpoll.pxi"
+include "_future.pxi"
