@@ -2,6 +2,8 @@
 park protocol. Every kind of wait is interrupted; scopes nest; a race between a
 cancellation and an operation completing delivers exactly one of them."""
 
+import asyncio
+import concurrent.futures
 import random
 import socket
 import threading
@@ -62,8 +64,14 @@ def _waits():
     def blocking():
         gr.blocking(time.sleep, 0.3)
 
+    def future():
+        gr.result(concurrent.futures.Future())
+
+    def coroutine():
+        gr.aio(asyncio.sleep(3600))
+
     return [chan_recv, chan_send, select, sleep, join, mutex, rwmutex, semaphore, event,
-            waitgroup, fd_read, blocking]
+            waitgroup, fd_read, blocking, future, coroutine]
 
 
 WAITS = _waits()
