@@ -304,3 +304,12 @@ def test_exit_finishes_submitted_calls_and_stops_cleanly():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["aio", "call", "ran"]
     assert proc.stderr == ""
+
+
+def test_a_call_while_the_background_runtime_is_ending_starts_a_new_one():
+    # shutdown(wait=False) lets the runtime end on its own: the next submit may find it
+    # still ending, and must wait for it and start a new one, not fail.
+    for _ in range(20):
+        ex = gr.Executor(procs=1)
+        assert ex.submit(pow, 2, 2).result() == 4
+        ex.shutdown(wait=False)
