@@ -151,6 +151,25 @@ def test_cancelled_task_does_not_start_the_coroutine():
     assert started == []
 
 
+def test_a_deadlock_is_still_reported_after_aio():
+    # The shared loop's thread lives on, but it is the runtime's: not a thread outside
+    # that could still wake a task, which would put the report off for good.
+    assert gr.aio(double(1)) == 2
+
+    def main():
+        gr.Chan().recv()
+
+    with pytest.raises(gr.Deadlock):
+        gr.run(main, procs=1)
+
+
+def test_a_task_waiting_on_aio_is_no_deadlock(procs):
+    def main():
+        return gr.aio(double(5))  # every task parked, the loop's thread will wake this one
+
+    assert gr.run(main, procs=procs) == 10
+
+
 def test_aio_from_plain_threads():
     out = []
 

@@ -183,6 +183,17 @@ def _new_loop():
 
 
 def _aio_thread(box, ready):
+    # The runtime's own thread, as the offload threads are: while it runs a coroutine for a
+    # task, that task's wait counts as external (aio's wait), and otherwise it wakes no
+    # task; as an outside thread it would put off every deadlock report for good.
+    _offload_idents.add(threading.get_ident())
+    try:
+        _run_aio_loop(box, ready)
+    finally:
+        _offload_idents.discard(threading.get_ident())
+
+
+def _run_aio_loop(box, ready):
     import asyncio
     loop = None
     try:
