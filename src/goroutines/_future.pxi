@@ -183,17 +183,18 @@ def _new_loop():
 
 
 def _aio_thread(box, ready):
-    # The runtime's own thread, as the offload threads are: while it runs a coroutine for a
-    # task, that task's wait counts as external (aio's wait), and otherwise it wakes no
-    # task; as an outside thread it would put off every deadlock report for good.
-    _offload_idents.add(threading.get_ident())
+    # The runtime's own thread, as the offload threads are: it wakes only tasks waiting in
+    # aio(), which the deadlock check counts already; as an outside thread it would put
+    # off every later deadlock report for as long as the process lives.
+    me = threading.get_ident()
+    _offload_idents.add(me)
     try:
-        _run_aio_loop(box, ready)
+        _aio_loop_body(box, ready)
     finally:
-        _offload_idents.discard(threading.get_ident())
+        _offload_idents.discard(me)
 
 
-def _run_aio_loop(box, ready):
+def _aio_loop_body(box, ready):
     import asyncio
     loop = None
     try:
