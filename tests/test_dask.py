@@ -209,13 +209,22 @@ def test_gr_result_inside_a_worker_on_nested_futures(client):
 
 def test_ray_object_refs():
     ray = pytest.importorskip("ray", reason="Ray is not installed")
-    ray.init(num_cpus=1, include_dashboard=False, configure_logging=False)
+    ray.init(num_cpus=1, include_dashboard=False, configure_logging=False,
+             _node_ip_address="127.0.0.1")
     try:
-        remote_square = ray.remote(square)
+        @ray.remote
+        def remote_square(i):  # defined here: Ray sends it by value
+            return i * i
+
+        @ray.remote
+        def remote_fail():
+            raise ValueError("on ray")
 
         def main():
             refs = [remote_square.remote(i) for i in range(20)]
             tasks = [gr.go(gr.result, r.future()) for r in refs]
+            with pytest.raises(ValueError, match="on ray"):  # Ray's error subclasses it
+                gr.result(remote_fail.remote().future())
             return [t.join() for t in tasks]
 
         assert gr.run(main, procs=2) == [i * i for i in range(20)]
