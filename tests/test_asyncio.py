@@ -7,6 +7,7 @@ waits for the coroutine's cleanup), use from plain threads, the two nested, and 
 """
 
 import asyncio
+import contextvars
 import gc
 import importlib.util
 import threading
@@ -223,6 +224,18 @@ def test_to_async_runs_a_task_and_awaits_it(procs):
             return await gr.to_async(work, 21)
 
     assert asyncio.run(main()) == (True, 42)
+
+
+def test_to_async_sees_the_coroutines_context_variables():
+    # As asyncio.to_thread: the call runs in a copy of the awaiting coroutine's context.
+    var = contextvars.ContextVar("var", default="unset")
+
+    async def main():
+        var.set("set by the coroutine")
+        return await gr.to_async(var.get)
+
+    assert asyncio.run(main()) == "set by the coroutine"
+    assert var.get() == "unset"
 
 
 def test_to_async_exception():
