@@ -16,6 +16,7 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import goroutines as gr
 from goroutines import _interop
@@ -201,6 +202,18 @@ def test_dropped_executor_lets_go_of_the_runtime():
     assert ex.submit(pow, 2, 3).result() == 8
     del ex
     gc.collect()  # the fixture checks that the background runtime ended
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(), st.sampled_from([0, 0.001, 0.003])), max_size=30))
+def test_map_keeps_the_order_whatever_the_finishing_order(items):
+    def delayed(x, pause):
+        gr.sleep(pause)
+        return x
+
+    with gr.Executor(procs=2) as ex:
+        got = list(ex.map(delayed, [x for x, _ in items], [p for _, p in items]))
+    assert got == [x for x, _ in items]
 
 
 # --- from tasks -----------------------------------------------------------------------------
