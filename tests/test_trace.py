@@ -445,6 +445,40 @@ def test_page_renders_in_chromium(sample):
     assert {"M0", "M1"} <= set(lane_names)
 
 
+HOVER_PROBE = """<script>
+(function () {
+  // Sweep the pointer along every lane, as a user would, and keep what the tooltip says.
+  var c = document.getElementById("canvas"), r = c.getBoundingClientRect();
+  var seen = [], lanes = document.querySelectorAll(".lane");
+  for (var li = 0; li < lanes.length; li++) {
+    var y = r.top + 22 + li * 28 + 14;
+    for (var x = r.left + 1; x < r.right; x += 2) {
+      c.dispatchEvent(new MouseEvent("mousemove", {clientX: x, clientY: y, bubbles: true}));
+      var tip = document.getElementById("tip");
+      if (tip.style.display === "block" && seen.indexOf(tip.textContent) < 0)
+        seen.push(tip.textContent);
+    }
+  }
+  var out = document.createElement("pre");
+  out.id = "hover"; out.textContent = seen.join("\\n----\\n");
+  document.body.appendChild(out);
+})();
+</script>"""
+
+
+@needs_chromium
+def test_hover_shows_wait_reasons(sample, tmp_path):
+    page = (sample / "pipeline.html").read_text().replace("</body>", HOVER_PROBE + "</body>")
+    path = tmp_path / "hover.html"
+    path.write_text(page)
+    dom = chromium("--virtual-time-budget=5000", "--window-size=1400,900", "--dump-dom",
+                   path.as_uri()).stdout
+    assert 'data-rendered="ok"' in dom
+    hover = dom.split('<pre id="hover">', 1)[1].split("</pre>", 1)[0]
+    assert "task: " in hover and "end: parked: chan " in hover
+    assert "waited for: chan " in hover and "woken by: task " in hover
+
+
 @needs_chromium
 def test_page_reports_script_errors(tmp_path):
     """The check above would see a broken page: an exception marks the DOM."""
