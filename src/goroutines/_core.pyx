@@ -258,8 +258,16 @@ cdef class Task:
     def join(self, timeout=None):
         """Wait for the task and return its result, or re-raise its exception.
 
-        Raises TimeoutError if ``timeout`` seconds pass first. Only a task may wait; a
-        finished task can be joined from anywhere.
+        Raises TimeoutError if ``timeout`` seconds pass first. A timeout does not cancel
+        the task: it keeps running, and can be joined again (or cancelled). Only a task
+        may wait; a finished task can be joined from anywhere.
+
+        Example::
+
+            try:
+                value = t.join(timeout=1.0)
+            except TimeoutError:
+                t.cancel()
         """
         if gr_g_done(&self.g):
             return self._outcome()
@@ -275,6 +283,42 @@ cdef class Task:
         if _wait(m, me, &op, deadline, PARK_JOIN) == GR_WAIT_TIMEOUT:
             raise TimeoutError(f"task {self.g.id} did not finish in time")
         return self._outcome()
+
+    @property
+    def done_chan(self) -> Chan:
+        """A channel closed when the task finishes, so that select can wait for a task
+        beside channels. Made on first use; the same channel every time.
+
+        Example::
+
+            i, _, _ = gr.select(gr.Recv(t.done_chan), gr.Recv(quit))
+        """
+        return _done_chan(self)
+
+    def add_done_callback(self, fn) -> None:
+        """Call ``fn(task)`` once the task is done (returned, raised or was cancelled).
+
+        The call is made inside the runtime, never on a foreign thread: on the M that ran
+        the task, right after it finished and outside any task, as a concurrent.futures
+        callback runs in the thread that completes the future. So ``fn`` must not wait
+        (it may start tasks, set Events, close channels, ``try_send``). If the task is
+        already done, ``fn`` is called at once when the caller is a task, or else started
+        as a new task. An exception from ``fn`` is logged on the "goroutines" logger.
+
+        Example::
+
+            t.add_done_callback(lambda t: print("finished", t.id))
+        """
+        _add_done_callback(self, fn)
+
+    def remove_done_callback(self, fn) -> int:
+        """Remove every pending ``fn`` added by add_done_callback; returns how many.
+
+        Example::
+
+            t.remove_done_callback(report)
+        """
+        return _remove_done_callback(self, fn)
 
     def __repr__(self):
         if not gr_g_done(&self.g):
@@ -643,7 +687,14 @@ cdef void _finish(M m, Task t, object result, object exc) noexcept:
         # Not a task's own failure: the whole program was asked to stop.
         t.retrieved = True
         m.rt.abort(exc)
+    t.locals = None  # gr.local() data lives as long as the task
     gr_g_finish(m.rt.s, m.cm, &t.g)
+    # Taken once the task is done, so that a hook added meanwhile sees done() (_add_hook).
+    with cython.critical_section(t):
+        hooks = t.callbacks
+        t.callbacks = None
+    if hooks is not None:
+        _fire_hooks(t, hooks)
     if t is m.rt.main:
         gr_sched_close(m.rt.s)
     Py_DECREF(t)  # the runtime's reference, taken in go()
@@ -1159,3 +1210,4 @@ include "_sync.pxi"
 include "_timer.pxi"
 include "_offload.pxi"
 include "_netpoll.pxi"
+include "_api.pxi"
