@@ -307,7 +307,7 @@ cdef class Task:
 
         Example::
 
-            t.add_done_callback(lambda t: print("finished", t.id))
+            t.add_done_callback(lambda done: print("finished", done.id))
         """
         _add_done_callback(self, fn)
 
