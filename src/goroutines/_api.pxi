@@ -697,7 +697,7 @@ cdef class local:
         cdef dict d = _local_dict(self)
         if name == "__dict__":
             return d
-        if type(self) is local or not _data_descriptor(type(self), name):
+        if type(self) is local or _data_descriptor(type(self), name) is None:
             try:
                 return d[name]
             except KeyError:
@@ -708,8 +708,9 @@ cdef class local:
         if name == "__dict__":
             raise AttributeError("the __dict__ of a gr.local is read-only")
         cdef dict d = _local_dict(self)
-        if type(self) is not local and _data_descriptor(type(self), name):
-            object.__setattr__(self, name, value)
+        descr = None if type(self) is local else _data_descriptor(type(self), name)
+        if descr is not None:
+            type(descr).__set__(descr, self, value)  # a property of a subclass, say
         else:
             d[name] = value
 
@@ -717,8 +718,9 @@ cdef class local:
         if name == "__dict__":
             raise AttributeError("the __dict__ of a gr.local is read-only")
         cdef dict d = _local_dict(self)
-        if type(self) is not local and _data_descriptor(type(self), name):
-            object.__delattr__(self, name)
+        descr = None if type(self) is local else _data_descriptor(type(self), name)
+        if descr is not None:
+            type(descr).__delete__(descr, self)
             return
         try:
             del d[name]
@@ -726,12 +728,14 @@ cdef class local:
             raise AttributeError(name) from None
 
 
-cdef bint _data_descriptor(type cls, str name):
+cdef object _data_descriptor(type cls, str name):
+    """The data descriptor (a property, say) that ``name`` is on cls, else None: it takes
+    precedence over the task's attributes, as over an instance __dict__."""
     for k in cls.__mro__:
         v = k.__dict__.get(name)
         if v is not None:
-            return hasattr(type(v), "__set__")
-    return False
+            return v if hasattr(type(v), "__set__") else None
+    return None
 
 
 cdef dict _local_dict(local self, bint init=True):
@@ -807,8 +811,8 @@ def notify(*signals, chan=None) -> Chan:
     its ``signal.Signals`` without waiting, and is dropped if the channel is full (so
     give it room). Returns the channel (a new ``Chan(len(signals))`` unless ``chan`` is
     given). Ctrl-C stops the run as usual unless SIGINT is among the signals.
-    stop_notify() undoes it. Python installs handlers only on the main thread: call it
-    from the main task (run()'s thread).
+    stop_notify(), or the end of run(), undoes it. Python installs handlers only on the
+    main thread: call it from the main task (run()'s thread).
 
     Example::
 
@@ -851,3 +855,18 @@ def stop_notify(chan) -> None:
             else:
                 del _sig_chans[s]
                 _signal.signal(s, _sig_saved.pop(s))
+
+
+cdef void _stop_all_notify() noexcept:
+    """The end of a run: every notified signal gets its previous handler back (a SIGINT
+    left notified would otherwise swallow Ctrl-C for good)."""
+    try:
+        with _sig_lock:
+            if not _sig_saved or threading.current_thread() is not threading.main_thread():
+                return
+            for s, handler in _sig_saved.items():
+                _signal.signal(s, handler)
+            _sig_saved.clear()
+            _sig_chans.clear()
+    except BaseException as e:
+        _log.warning("goroutines: could not restore the signal handlers notify() replaced: %r", e)

@@ -998,6 +998,7 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
                 with nogil:
                     gr_m_thread_join(gr_sched_m(rt.s, i))
         _drop_timers()
+        _stop_all_notify()
         if saved_affinity is not None:
             os.sched_setaffinity(0, saved_affinity)
         _set_rt(None)
