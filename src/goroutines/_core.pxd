@@ -9,6 +9,7 @@ cdef class Task:
     cdef object fn
     cdef tuple args
     cdef dict kwargs
+    cdef object ctx            # the contextvars.Context it runs in, until it finishes
     cdef object _result
     cdef object _exc
     cdef greenlet glet         # its worker greenlet once it has parked, until it finishes
@@ -73,3 +74,4 @@ cdef int _park(M m, Task t, int reason) except -1
 cdef int _wait(M m, Task t, gr_waitop *op, int64_t deadline, int reason) except -1
 cdef int _check_cancel(M m, Task t) except -1
 cdef int64_t _deadline(object seconds, str what) except -2
+cdef Task _new_task(Runtime rt, M m, object fn, tuple args, dict kwargs, object ctx)

@@ -8,6 +8,7 @@
 # runtime __init__ is object's.
 import signal
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import Context
 from types import GenericAlias, TracebackType
 from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeAlias, final, overload
 
@@ -71,7 +72,12 @@ def run(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails o
     affinity: Literal["cpu", "node"] | None,
     **kwargs: Any,
 ) -> _R: ...
+@overload
 def go(fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> Task[_R]: ...
+@overload
+def go(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails on context
+    fn: Callable[..., _R], *args: Any, context: Context | None, **kwargs: Any
+) -> Task[_R]: ...
 def gosched() -> None: ...
 def sleep(seconds: float) -> None: ...
 def current() -> Task[Any] | None: ...
