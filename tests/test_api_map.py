@@ -243,7 +243,7 @@ def test_taskgroup_limit_failure_cancels_tasks_and_parked_go(grun):
             with gr.TaskGroup(limit=2) as tg:
                 tg.go(gr.Event().wait)
                 tg.go(fail)
-                tg.go(gr.Event().wait)  # parks for a slot; the failure cancels the owner?
+                tg.go(gr.Event().wait)  # parks until the failure's cancellations free a slot
         assert any(isinstance(e, ValueError) for e in ei.value.exceptions)
 
     grun(main)

@@ -174,7 +174,7 @@ def test_from_plain_threads_both_ways(grun):
 
 
 def test_queue_works_outside_run():
-    q = gr.Queue()
+    q: gr.Queue[int] = gr.Queue[int]()
     q.put(1)
     assert q.get() == 1
     with pytest.raises(queue.Empty):

@@ -505,6 +505,8 @@ class Queue:
         q.task_done()
     """
 
+    __class_getitem__ = classmethod(types.GenericAlias)  # Queue[int] in annotations
+
     def __init__(self, maxsize=0):
         if isinstance(maxsize, bool) or not isinstance(maxsize, int):
             raise TypeError(f"maxsize must be an int, not {type(maxsize).__name__}")
