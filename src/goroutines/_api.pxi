@@ -74,7 +74,7 @@ cdef void _fire_hooks(Task t, object hooks) noexcept:
 cdef void _fire_hook(Task t, object h) noexcept:
     cdef int w
     if type(h) is _Waiter:
-        (<_Waiter>h).notify(t)
+        (<_Waiter>h).notify(t, t._exc)
     elif type(h) is Chan:  # done_chan
         w = gr_wake_begin()
         gr_chan_close((<Chan>h).c)
@@ -162,20 +162,31 @@ cdef enum:
 
 @cython.final
 cdef class _Waiter:
-    """A hook shared by the tasks a caller waits for. Its latch (count 1, as an Event)
-    reaches zero when the wait is over; the caller may re-arm it and wait again."""
+    """A hook shared by the tasks (and futures) a caller waits for. Its latch (count 1,
+    as an Event) reaches zero when the wait is over; the caller may re-arm it and wait
+    again."""
     cdef gr_latch l
     cdef int mode
     cdef Py_ssize_t remaining  # tasks not yet done
-    cdef Task failed           # the first to fail (_W_EXCEPTION, _W_GATHER)
+    cdef object failed         # the first to fail (_W_EXCEPTION, _W_GATHER)
     cdef object done           # _W_STREAM: a deque of the tasks done and not yet taken
 
     def __cinit__(self):
         gr_latch_init(&self.l, 1)
 
-    cdef void notify(self, Task t) noexcept:
-        """t is done. Called once per hook, on the M that finished t (or by the caller
-        for a task already done)."""
+    def _future_done(self, f):
+        """A future's done callback: it runs on whatever thread completed the future
+        (concurrent.futures' worker, asyncio's loop, Dask's), which notify() allows."""
+        try:
+            exc = _CANCELLED if f.cancelled() else f.exception()
+        except BaseException as e:
+            exc = e
+        self.notify(f, exc)
+
+    cdef void notify(self, object t, object exc) noexcept:
+        """t (a Task or a future) is done, with exc its failure or None. Called once per
+        hook: on the M that finished a task, on the thread that completed a future, or
+        by the caller for one already done."""
         cdef bint fire
         cdef int w
         with cython.critical_section(self):
@@ -189,8 +200,8 @@ cdef class _Waiter:
                 fire = self.remaining == 0
             else:
                 fire = self.remaining == 0
-                if t._exc is not None and (self.mode == _W_GATHER or
-                                           not isinstance(t._exc, Cancelled)):
+                if exc is not None and (self.mode == _W_GATHER or
+                                        not isinstance(exc, Cancelled)):
                     fire = True
                     if self.failed is None:
                         self.failed = t
@@ -244,21 +255,42 @@ cdef _Waiter _new_waiter(int mode, Py_ssize_t n):
     return w
 
 
+cdef bint _is_asyncio_future(object x):
+    aio = sys.modules.get("asyncio")  # not imported: x is none of its futures
+    return aio is not None and isinstance(x, aio.Future)
+
+
+# What a cancelled future counts as in a _Waiter (no failure for FIRST_EXCEPTION).
+_CANCELLED = Cancelled()
+
+
 cdef int _hook_all(_Waiter w, list tasks) except -1:
-    """Hang w on every task (w.remaining counts them), notifying it at once of those
-    already done."""
+    """Hang w on every task or future (w.remaining counts them), notifying it at once of
+    the tasks already done."""
     cdef Task t
-    for t in tasks:
-        if not _add_hook(t, w):
-            w.notify(t)
+    for x in tasks:
+        if type(x) is Task:
+            t = <Task>x
+            if not _add_hook(t, w):
+                w.notify(t, t._exc)
+        elif _is_asyncio_future(x):
+            # Not thread-safe: asyncio's futures take callbacks on their loop's thread
+            # (one added to a done future is scheduled there as well).
+            x.get_loop().call_soon_threadsafe(x.add_done_callback, w._future_done)
+        else:
+            x.add_done_callback(w._future_done)  # called at once if already done
     return 0
 
 
 cdef int _unhook_all(_Waiter w, object tasks) except -1:
+    """Take w off the tasks still running (a future keeps its callback, which then
+    notifies a waiter nobody waits on)."""
     cdef Task t
-    for t in tasks:
-        if not gr_g_done(&t.g):
-            _remove_hook(t, w)
+    for x in tasks:
+        if type(x) is Task:
+            t = <Task>x
+            if not gr_g_done(&t.g):
+                _remove_hook(t, w)
     return 0
 
 
@@ -270,12 +302,23 @@ cdef int _cancel_all(object tasks) except -1:
     return 0
 
 
-cdef list _as_tasks(object items, str what):
-    cdef list tasks = list(items)
-    for t in tasks:
-        if not isinstance(t, Task):
-            raise TypeError(f"{what}() takes Tasks, not {type(t).__name__}")
-    return tasks
+cdef list _as_waitables(object items, str what):
+    """Tasks, and futures: anything with add_done_callback, done, cancelled and
+    exception (concurrent.futures, asyncio and Dask futures)."""
+    cdef list out = list(items)
+    for x in out:
+        if type(x) is not Task and not all(
+                callable(getattr(x, a, None))
+                for a in ("add_done_callback", "done", "cancelled", "exception")):
+            raise TypeError(f"{what}() takes Tasks and futures, not {type(x).__name__}")
+    return out
+
+
+cdef bint _failed(object x) except -1:
+    """x is done and raised (a cancellation is no failure here)."""
+    if type(x) is Task:
+        return (<Task>x)._exc is not None and not isinstance((<Task>x)._exc, Cancelled)
+    return not x.cancelled() and x.exception() is not None
 
 
 def gather(*tasks_or_fns, return_exceptions=False) -> list:
@@ -314,7 +357,7 @@ def gather(*tasks_or_fns, return_exceptions=False) -> list:
         _cancel_all(tasks)  # the caller was cancelled (or interrupted): so is every task
         raise
     if w.failed is not None:
-        return w.failed._outcome()  # raises
+        return (<Task>w.failed)._outcome()  # raises
     cdef list results = [None] * n
     cdef Py_ssize_t i
     for i in range(n):
@@ -338,15 +381,14 @@ cdef str _check_return_when(object return_when):
                      f"ALL_COMPLETED, got {return_when!r}")
 
 
-cdef bint _wait_over(str return_when, set done, set pending):
-    cdef Task t
+cdef bint _wait_over(str return_when, set done, set pending) except -1:
     if not pending:
         return True
     if return_when == FIRST_COMPLETED:
         return len(done) != 0
     if return_when == FIRST_EXCEPTION:
-        for t in done:
-            if t._exc is not None and not isinstance(t._exc, Cancelled):
+        for x in done:
+            if _failed(x):
                 return True
     return False
 
@@ -357,14 +399,18 @@ def wait(tasks, timeout=None, return_when=ALL_COMPLETED) -> tuple:
     cancelled task does not count) or ALL_COMPLETED; after ``timeout`` seconds it returns
     what it has. Nothing is cancelled. Works from a task or from a plain thread.
 
+    Futures may be mixed with the tasks: concurrent.futures, asyncio (of a loop running
+    in another thread) and Dask futures; the task parks until they are done, no thread
+    blocks.
+
     Example::
 
         done, pending = gr.wait(tasks, timeout=5, return_when=gr.FIRST_COMPLETED)
     """
     cdef str when = _check_return_when(return_when)
     cdef int64_t deadline = _deadline(timeout, "timeout")
-    cdef list ts = _as_tasks(set(tasks), "wait")
-    cdef set done = {t for t in ts if (<Task>t).done()}
+    cdef list ts = _as_waitables(set(tasks), "wait")
+    cdef set done = {t for t in ts if t.done()}
     cdef set pending = set(ts) - done
     if _wait_over(when, done, pending) or deadline == GR_DEADLINE_NOW:
         return done, pending
@@ -377,7 +423,7 @@ def wait(tasks, timeout=None, return_when=ALL_COMPLETED) -> tuple:
         w.sleep(deadline)
     finally:
         _unhook_all(w, waiting)
-    done = {t for t in ts if (<Task>t).done()}
+    done = {t for t in ts if t.done()}
     return done, set(ts) - done
 
 
@@ -385,6 +431,7 @@ def as_completed(tasks, timeout=None):
     """Yield the tasks as they finish (those already done first), as
     concurrent.futures.as_completed does. Raises TimeoutError if they have not all
     finished ``timeout`` seconds after the call. Works from a task or a plain thread.
+    Futures may be mixed with the tasks, as in wait().
 
     Example::
 
@@ -392,7 +439,7 @@ def as_completed(tasks, timeout=None):
             print(t.result())
     """
     cdef int64_t deadline = _deadline(timeout, "timeout")
-    cdef list ts = _as_tasks(set(tasks), "as_completed")
+    cdef list ts = _as_waitables(set(tasks), "as_completed")
     return _as_completed(ts, deadline)
 
 
@@ -457,7 +504,7 @@ def _map(fn, it, Py_ssize_t limit, bint ordered):
                 with cython.critical_section(w):
                     w.remaining += 1
                 if not _add_hook(t, w):
-                    w.notify(t)
+                    w.notify(t, t._exc)
             if ordered:
                 if not window:
                     return
