@@ -45,6 +45,7 @@ FREE_NAMES = {
     "path": "path: str",
     "paths": "paths: list[str]",
     "payload": "payload: bytes",
+    "poll_until": "def poll_until(done: gr.Chan[None]) -> None: ...",
     "q": "q: gr.Queue[str]",
     "queue": "queue: list[str]",
     "quit": "quit: gr.Chan[None]",
@@ -62,9 +63,11 @@ FREE_NAMES = {
     "table": "table: dict[str, int]",
     "tasks": "tasks: list[gr.Task[int]]",
     "tg": "tg: gr.TaskGroup",
+    "time": "import time",
     "url": "url: str",
     "urls": "urls: list[str]",
     "value": "value: int",
+    "work": "def work() -> None: ...",
 }
 
 

@@ -195,7 +195,7 @@ cdef gr_ctimers _ctimers
 gr_ctimers_init(&_ctimers)
 _PARK_REASONS = ("", "join", "sleep", "chan send", "chan receive", "select", "mutex",
                  "semaphore", "waitgroup", "event", "rwmutex read", "rwmutex write",
-                 "blocking call", "fd read", "fd write")
+                 "blocking call", "fd read", "fd write", "future")
 _run_lock = threading.Lock()
 # Set in a child process forked while run() was running (see _after_fork_in_child).
 cdef bint _forked = False
@@ -793,6 +793,8 @@ cdef int _wait(M m, Task t, gr_waitop *op, int64_t deadline, int reason) except 
     returns GR_WAIT_CANCELLED when a cancel woke it, once, and its caller decides."""
     if op.shield == GR_SHIELD_NONE:
         _check_cancel(m, t)
+    if t.scope is not None or gr_g_interrupted(&t.g):
+        return _wait_scoped(m, t, op, deadline, reason)
     cdef int rc = gr_waitop_begin(op, &t.g, deadline)
     if rc == GR_WAIT_PARK:
         _park(m, t, reason)
@@ -810,6 +812,49 @@ cdef int _wait(M m, Task t, gr_waitop *op, int64_t deadline, int reason) except 
     return rc
 
 
+cdef int _wait_scoped(M m, Task t, gr_waitop *op, int64_t deadline, int reason) except -1:
+    """_wait for a task in a cancel scope (_scope.pxi), or one interrupted since its last
+    wait: the scopes' earliest deadline bounds the wait, and an interrupt ends it to look
+    at them again. A cancelled scope raises Cancelled (a shielded wait returns
+    GR_WAIT_CANCELLED once and its caller decides); a QUIET wait ignores scopes, as it
+    ignores the task's own cancellation, and a shielded wait becomes QUIET once it has
+    reported either."""
+    cdef int64_t scoped, bound
+    cdef bint by_scope
+    cdef int rc
+    while True:
+        gr_g_interrupt_clear(&t.g)  # before reading the scopes: scope.h explains
+        scoped = GR_DEADLINE_NEVER
+        if op.shield != GR_SHIELD_QUIET:
+            scoped = _scope_state(t)
+            if scoped == _CHAIN_CANCELLED:
+                if op.shield == GR_SHIELD_NONE:
+                    raise Cancelled()
+                op.shield = GR_SHIELD_QUIET
+                return GR_WAIT_CANCELLED
+        by_scope = (scoped != GR_DEADLINE_NEVER and deadline != GR_DEADLINE_NOW and
+                    (deadline == GR_DEADLINE_NEVER or scoped < deadline))
+        bound = scoped if by_scope else deadline
+        rc = gr_waitop_begin(op, &t.g, bound)
+        if rc == GR_WAIT_PARK:
+            _park(m, t, reason)
+            rc = gr_waitop_end(op, &t.g)
+        if rc == GR_WAIT_NOMEM:
+            raise MemoryError()
+        if by_scope and (rc == GR_WAIT_TIMEOUT or (rc == GR_WAIT_OK and op.kind == GR_OP_SLEEP)):
+            continue  # the scope's deadline, not the wait's: the next round says so
+        if rc == GR_WAIT_CANCELLED:
+            if not _cancel_pending(m, t):
+                continue  # an interrupt: the scopes changed, or it is stale
+            if op.shield == GR_SHIELD_NONE:
+                raise Cancelled()
+            op.shield = GR_SHIELD_QUIET
+            return rc
+        if rc == GR_WAIT_TIMEOUT and op.shield == GR_SHIELD_NONE and _cancel_pending(m, t):
+            raise Cancelled()
+        return rc
+
+
 cdef inline bint _cancel_pending(M m, Task t) noexcept:
     return gr_g_cancel_requested(&t.g) or gr_sched_closing(m.rt.s)
 
@@ -819,6 +864,8 @@ cdef int _check_cancel(M m, Task t) except -1:
     every time (a cancelled task stays cancelled, as in trio). It yields first, as trio's
     checkpoints do, so a task that catches Cancelled in a loop cannot starve its M."""
     if not _cancel_pending(m, t):
+        if t.scope is not None and _scope_state(t) == _CHAIN_CANCELLED:
+            raise Cancelled()
         return 0
     if gr_sched_closing(m.rt.s):
         if t.abandon_at == 0:
@@ -1271,6 +1318,8 @@ def stats() -> dict:
 include "_topology.pxi"
 include "_sync.pxi"
 include "_timer.pxi"
+include "_scope.pxi"
 include "_offload.pxi"
 include "_netpoll.pxi"
+include "_future.pxi"
 include "_api.pxi"
