@@ -1,6 +1,8 @@
 """Waiting on many tasks: gather, wait, as_completed, Task.done_chan,
 Task.add_done_callback, and join(timeout) not cancelling."""
 
+import asyncio
+import concurrent.futures
 import logging
 import threading
 
@@ -498,3 +500,118 @@ def test_join_timeout_does_not_cancel(grun):
         return t.join()
 
     assert grun(main) == "finished"
+
+
+# --------------------------------------------------------------------------- futures
+
+
+@pytest.fixture
+def pool():
+    with concurrent.futures.ThreadPoolExecutor(2) as p:
+        yield p
+
+
+@pytest.fixture
+def loop():
+    """An asyncio loop running on its own thread."""
+    lp = asyncio.new_event_loop()
+    th = threading.Thread(target=lp.run_forever)
+    th.start()
+    yield lp
+    lp.call_soon_threadsafe(lp.stop)
+    th.join()
+    lp.close()
+
+
+def test_wait_mixes_tasks_and_concurrent_futures(grun, pool):
+    def main():
+        gate = threading.Event()
+        fut = pool.submit(gate.wait, 10)
+        t = gr.go(gr.sleep, 0.001)
+        done, pending = gr.wait([fut, t], return_when=gr.FIRST_COMPLETED)
+        assert done == {t} and pending == {fut}
+        gate.set()
+        done, pending = gr.wait([fut, t])
+        assert done == {fut, t} and not pending and fut.result() is True
+
+    grun(main)
+
+
+def test_wait_first_exception_on_a_future_and_a_cancelled_one(grun, pool):
+    def main():
+        gate = threading.Event()
+        blocked = pool.submit(gate.wait, 10)
+        cancelled = concurrent.futures.Future()
+        cancelled.cancel()
+        failing = pool.submit(boom, "in pool")
+        done, pending = gr.wait([blocked, cancelled, failing], return_when=gr.FIRST_EXCEPTION)
+        assert failing in done and blocked in pending and cancelled in done
+        gate.set()
+
+    grun(main)
+
+
+def test_wait_timeout_on_futures_leaves_them_alone_and_no_task_behind(grun, pool):
+    def main():
+        gate = threading.Event()
+        fut = pool.submit(gate.wait, 10)
+        before = gr.num_tasks()
+        done, pending = gr.wait([fut], timeout=0.005)
+        assert pending == {fut} and not fut.done()
+        gr.sleep(0.001)  # the cancelled stand-in task finishes
+        assert gr.num_tasks() == before
+        gate.set()
+        assert fut.result() is True
+
+    grun(main)
+
+
+def test_as_completed_yields_the_futures_themselves(grun, pool, loop):
+    def main():
+        gates = [threading.Event() for _ in range(2)]
+        f1 = pool.submit(gates[0].wait, 10)
+        f2 = pool.submit(gates[1].wait, 10)
+
+        async def later():
+            return "aio"
+
+        af = asyncio.run_coroutine_threadsafe(later(), loop)  # a concurrent.futures one
+        box = concurrent.futures.Future()  # an asyncio.Future, made on its loop's thread
+        loop.call_soon_threadsafe(lambda: box.set_result(loop.create_future()))
+        aio_future = box.result(10)
+        t = gr.go(str, "task")
+        it = gr.as_completed([f1, f2, af, aio_future, t], timeout=10)
+        first = {next(it), next(it)}
+        assert first == {af, t}
+        gates[1].set()
+        assert next(it) is f2
+        loop.call_soon_threadsafe(aio_future.set_result, "set")
+        assert next(it) is aio_future
+        gates[0].set()
+        assert next(it) is f1
+        assert aio_future.result() == "set" and af.result() == "aio"
+
+    grun(main)
+
+
+def test_wait_from_a_plain_thread_on_futures(grun, pool):
+    def main():
+        fut = pool.submit(pow, 2, 8)
+        out = []
+        th = threading.Thread(target=lambda: out.append(gr.wait([fut, gr.go(int)])))
+        th.start()
+        gr.blocking(th.join)
+        done, pending = out[0]
+        return fut in done and not pending
+
+    assert grun(main)
+
+
+def test_wait_rejects_what_is_not_a_future(grun):
+    def main():
+        with pytest.raises(TypeError, match="Tasks and futures"):
+            gr.wait([gr.go(int), object()])
+        with pytest.raises(TypeError, match="Tasks and futures"):
+            list(gr.as_completed([concurrent.futures.Future]))
+
+    grun(main)

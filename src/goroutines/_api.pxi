@@ -162,31 +162,20 @@ cdef enum:
 
 @cython.final
 cdef class _Waiter:
-    """A hook shared by the tasks (and futures) a caller waits for. Its latch (count 1,
-    as an Event) reaches zero when the wait is over; the caller may re-arm it and wait
-    again."""
+    """A hook shared by the tasks a caller waits for. Its latch (count 1, as an Event)
+    reaches zero when the wait is over; the caller may re-arm it and wait again."""
     cdef gr_latch l
     cdef int mode
     cdef Py_ssize_t remaining  # tasks not yet done
-    cdef object failed         # the first to fail (_W_EXCEPTION, _W_GATHER)
+    cdef Task failed           # the first to fail (_W_EXCEPTION, _W_GATHER)
     cdef object done           # _W_STREAM: a deque of the tasks done and not yet taken
 
     def __cinit__(self):
         gr_latch_init(&self.l, 1)
 
-    def _future_done(self, f):
-        """A future's done callback: it runs on whatever thread completed the future
-        (concurrent.futures' worker, asyncio's loop, Dask's), which notify() allows."""
-        try:
-            exc = _CANCELLED if f.cancelled() else f.exception()
-        except BaseException as e:
-            exc = e
-        self.notify(f, exc)
-
-    cdef void notify(self, object t, object exc) noexcept:
-        """t (a Task or a future) is done, with exc its failure or None. Called once per
-        hook: on the M that finished a task, on the thread that completed a future, or
-        by the caller for one already done."""
+    cdef void notify(self, Task t, object exc) noexcept:
+        """t is done, with exc its failure or None. Called once per hook, on the M that
+        finished t (or by the caller for a task already done)."""
         cdef bint fire
         cdef int w
         with cython.critical_section(self):
@@ -255,42 +244,54 @@ cdef _Waiter _new_waiter(int mode, Py_ssize_t n):
     return w
 
 
-cdef bint _is_asyncio_future(object x):
-    aio = sys.modules.get("asyncio")  # not imported: x is none of its futures
-    return aio is not None and isinstance(x, aio.Future)
+class _FutureFailed(Exception):
+    """How a future's stand-in task (_settle) tells a FIRST_EXCEPTION wait that the
+    future raised."""
 
 
-# What a cancelled future counts as in a _Waiter (no failure for FIRST_EXCEPTION).
-_CANCELLED = Cancelled()
+def _settle(f):
+    """The stand-in task of a future in wait() and as_completed(): it parks in result()
+    until the future is done (result() knows each kind of future, and keeps the deadlock
+    detector off meanwhile), and fails when the future did, a cancellation aside."""
+    try:
+        result(f)
+    except Cancelled:
+        raise  # the wait is over and gave up on the future (which is left alone)
+    except BaseException:
+        if not f.cancelled():
+            raise _FutureFailed() from None
 
 
-cdef int _hook_all(_Waiter w, list tasks) except -1:
-    """Hang w on every task or future (w.remaining counts them), notifying it at once of
-    the tasks already done."""
+cdef dict _hook_all(_Waiter w, list items):
+    """Hang w on every task (w.remaining counts them), notifying it at once of those
+    already done. A future gets a stand-in task (_settle) that w waits on instead: the
+    result is {stand-in: future}, or None without futures."""
     cdef Task t
-    for x in tasks:
+    cdef dict standins = None
+    for x in items:
         if type(x) is Task:
             t = <Task>x
-            if not _add_hook(t, w):
-                w.notify(t, t._exc)
-        elif _is_asyncio_future(x):
-            # Not thread-safe: asyncio's futures take callbacks on their loop's thread
-            # (one added to a done future is scheduled there as well).
-            x.get_loop().call_soon_threadsafe(x.add_done_callback, w._future_done)
         else:
-            x.add_done_callback(w._future_done)  # called at once if already done
-    return 0
+            t = go(_settle, x)
+            t.retrieved = True  # its failure is the future's, reported by the future
+            if standins is None:
+                standins = {}
+            standins[t] = x
+        if not _add_hook(t, w):
+            w.notify(t, t._exc)
+    return standins
 
 
-cdef int _unhook_all(_Waiter w, object tasks) except -1:
-    """Take w off the tasks still running (a future keeps its callback, which then
-    notifies a waiter nobody waits on)."""
+cdef int _unhook_all(_Waiter w, object tasks, dict standins) except -1:
+    """Take w off the tasks still running, and stop the stand-ins of the futures."""
     cdef Task t
     for x in tasks:
         if type(x) is Task:
             t = <Task>x
             if not gr_g_done(&t.g):
                 _remove_hook(t, w)
+    if standins:
+        _cancel_all(standins)
     return 0
 
 
@@ -303,13 +304,13 @@ cdef int _cancel_all(object tasks) except -1:
 
 
 cdef list _as_waitables(object items, str what):
-    """Tasks, and futures: anything with add_done_callback, done, cancelled and
-    exception (concurrent.futures, asyncio and Dask futures)."""
+    """Tasks, and futures that result() can wait for and that tell done() and
+    cancelled() (concurrent.futures, asyncio and Dask futures)."""
     cdef list out = list(items)
     for x in out:
-        if type(x) is not Task and not all(
+        if type(x) is not Task and (isinstance(x, type) or not all(
                 callable(getattr(x, a, None))
-                for a in ("add_done_callback", "done", "cancelled", "exception")):
+                for a in ("add_done_callback", "result", "done", "cancelled", "exception"))):
             raise TypeError(f"{what}() takes Tasks and futures, not {type(x).__name__}")
     return out
 
@@ -357,7 +358,7 @@ def gather(*tasks_or_fns, return_exceptions=False) -> list:
         _cancel_all(tasks)  # the caller was cancelled (or interrupted): so is every task
         raise
     if w.failed is not None:
-        return (<Task>w.failed)._outcome()  # raises
+        return w.failed._outcome()  # raises
     cdef list results = [None] * n
     cdef Py_ssize_t i
     for i in range(n):
@@ -400,8 +401,9 @@ def wait(tasks, timeout=None, return_when=ALL_COMPLETED) -> tuple:
     what it has. Nothing is cancelled. Works from a task or from a plain thread.
 
     Futures may be mixed with the tasks: concurrent.futures, asyncio (of a loop running
-    in another thread) and Dask futures; the task parks until they are done, no thread
-    blocks.
+    in another thread) and Dask futures, or any that ``gr.result()`` takes and that has
+    ``done()``, ``cancelled()`` and ``exception()``. Each is waited for by a small task
+    parked in ``gr.result()``, so no thread blocks.
 
     Example::
 
@@ -418,11 +420,12 @@ def wait(tasks, timeout=None, return_when=ALL_COMPLETED) -> tuple:
     cdef _Waiter w = _new_waiter(_W_ALL if when == ALL_COMPLETED else
                                  _W_FIRST if when == FIRST_COMPLETED else _W_EXCEPTION,
                                  len(waiting))
+    cdef dict standins = None
     try:
-        _hook_all(w, waiting)
+        standins = _hook_all(w, waiting)
         w.sleep(deadline)
     finally:
-        _unhook_all(w, waiting)
+        _unhook_all(w, waiting, standins)
     done = {t for t in ts if t.done()}
     return done, set(ts) - done
 
@@ -446,16 +449,17 @@ def as_completed(tasks, timeout=None):
 def _as_completed(list ts, int64_t deadline):
     cdef _Waiter w = _new_waiter(_W_STREAM, len(ts))
     cdef Py_ssize_t left = len(ts)
+    cdef dict standins = None
     try:
-        _hook_all(w, ts)
+        standins = _hook_all(w, ts)
         while left:
             t = w.take(deadline)
             if t is None:
                 raise TimeoutError(f"{left} (of {len(ts)}) tasks unfinished")
             left -= 1
-            yield t
+            yield standins.get(t, t) if standins else t
     finally:
-        _unhook_all(w, ts)
+        _unhook_all(w, ts, standins)
 
 
 def map(fn, iterable, *, limit=None, ordered=True):
