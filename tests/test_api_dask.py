@@ -1,7 +1,7 @@
 """gr.wait and gr.as_completed with Dask futures mixed with tasks, on a real (in-process)
 distributed.LocalCluster."""
 
-import threading
+import time
 
 import pytest
 
@@ -28,22 +28,19 @@ def fail(msg):
 
 
 def test_wait_and_as_completed_on_dask_futures_and_tasks(client, procs):
-    gate = threading.Event()
-
     def main():
-        blocked = client.submit(gate.wait, 30, pure=False)
-        quick = client.submit(pow, 2, 10)
-        failing = client.submit(fail, "dask")
+        slow = client.submit(time.sleep, 5, pure=False)
+        quick = client.submit(pow, 2, 10, pure=False)
+        failing = client.submit(fail, "dask", pure=False)
         t = gr.go(str, "task")
-        done, pending = gr.wait([blocked, failing, t], return_when=gr.FIRST_EXCEPTION)
-        assert failing in done and blocked in pending
-        got = [x for x in gr.as_completed([quick, t], timeout=30)]
+        done, pending = gr.wait([slow, failing, t], return_when=gr.FIRST_EXCEPTION)
+        assert failing in done and t in done
+        got = list(gr.as_completed([quick, t], timeout=30))
         assert set(got) == {quick, t} and quick.result() == 1024
-        gate.set()
-        done, pending = gr.wait([blocked], timeout=30)
-        return done == {blocked} and not pending
+        with pytest.raises(KeyError):
+            failing.result()
+        slow.cancel()
+        done, pending = gr.wait([slow], timeout=30)
+        return done == {slow} and slow.cancelled()
 
-    try:
-        assert gr.run(main, procs=procs)
-    finally:
-        gate.set()
+    assert gr.run(main, procs=procs)
