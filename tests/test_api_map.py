@@ -129,12 +129,16 @@ def test_map_first_error_cancels_the_rest_and_raises(grun, ordered):
 def test_closing_map_early_cancels_the_tasks_in_flight(grun):
     def main():
         tasks = {}
+        started = gr.WaitGroup()
+        started.add(2)
 
         def job(i):
             tasks[i] = gr.current()
-            if i:
-                gr.Event().wait()
-            return i
+            if i == 0:
+                started.wait()  # 1 and 2 are in flight when 0 is yielded
+                return i
+            started.done()
+            gr.Event().wait()
 
         it = gr.map(job, range(10), limit=3)
         assert next(it) == 0
