@@ -205,6 +205,8 @@ def test_wait_first_exception_ignores_cancellations(grun):
         cancelled = gr.go(parked_forever)
         gr.gosched()
         cancelled.cancel()
+        with pytest.raises(gr.Cancelled):
+            cancelled.join()
         failing = gr.go(lambda: (gr.sleep(0.002), boom())[1])
         done, pending = gr.wait([blocked, cancelled, failing], return_when=gr.FIRST_EXCEPTION)
         assert done == {cancelled, failing} and pending == {blocked}
@@ -372,7 +374,8 @@ def test_add_done_callback_runs_once_after_done_outside_any_task(grun):
         t.add_done_callback(cb)
         gate.set()
         t.join()
-        gr.gosched()
+        while len(seen) < 2:  # at procs=2 the hooks may run on the other M after the join
+            gr.sleep(0.0005)
         return seen
 
     seen = grun(main)
@@ -424,7 +427,8 @@ def test_done_callback_exception_is_logged_and_others_still_run(grun, caplog):
         t.add_done_callback(lambda task: boom("in callback"))
         t.add_done_callback(seen.append)
         t.join()
-        gr.gosched()
+        while not seen:
+            gr.sleep(0.0005)
         return seen
 
     with caplog.at_level(logging.ERROR, logger="goroutines"):
@@ -480,7 +484,9 @@ def test_callbacks_race_with_finishing_tasks_none_lost(procs):
             ts.append(t)
         for t in ts:
             t.join()
-        gr.sleep(0.01)
+        while len(fired) < len(ts):  # hooks run after the joiner is woken
+            gr.sleep(0.0005)
+        gr.sleep(0.001)  # a duplicate would show up meanwhile
         return sorted(fired) == sorted(t.id for t in ts)
 
     assert gr.run(main, procs=procs)

@@ -12,20 +12,18 @@ def test_signal_wakes_one_waiter_in_order(grun):
     def main():
         cond = gr.Cond()
         woken = []
-        ready = gr.WaitGroup()
-        ready.add(3)
 
-        def waiter(i):
+        def waiter(i, holding):
             with cond.L:
-                ready.done()
+                holding.set()  # and wait() queues it before it lets go of L
                 cond.wait()
                 woken.append(i)
 
         ts = []
         for i in range(3):
-            ts.append(gr.go(waiter, i))
-            gr.sleep(0.001)  # they queue in start order
-        ready.wait()
+            holding = gr.Event()
+            ts.append(gr.go(waiter, i, holding))
+            holding.wait()  # the next waiter gets L only once this one is queued
         for n in range(1, 4):
             with cond.L:
                 cond.signal()
@@ -132,15 +130,18 @@ def test_a_wakeup_that_wins_over_a_cancellation_is_kept(grun):
         cond = gr.Cond()
         got = []
 
+        holding = gr.Event()
+
         def waiter():
             with cond.L:
+                holding.set()
                 cond.wait()
                 got.append("woken")
             gr.sleep(1)
 
         a = gr.go(waiter)
-        gr.sleep(0.001)
-        with cond.L:
+        holding.wait()
+        with cond.L:  # taken once a is queued
             cond.signal()
             a.cancel()
         with pytest.raises(gr.Cancelled):

@@ -32,8 +32,10 @@ def test_bounded_put_waits_for_a_get(grun):
                 order.append(("put", i))
 
         p = gr.go(producer)
-        gr.sleep(0.005)
-        assert q.full() and q.qsize() == 2
+        while not q.full():
+            gr.sleep(0.0005)
+        gr.sleep(0.001)
+        assert q.qsize() == 2 and order == [("put", 0), ("put", 1)]  # the third put waits
         got = []
         for _ in range(6):
             got.append(q.get())
