@@ -182,6 +182,18 @@ def _new_loop():
 
 
 def _aio_thread(box, ready):
+    # The runtime's own thread, as the offload threads are: it wakes only tasks waiting in
+    # aio(), which the deadlock check counts already; as an outside thread it would put
+    # off every later deadlock report for as long as the process lives.
+    me = threading.get_ident()
+    _offload_idents.add(me)
+    try:
+        _aio_loop_body(box, ready)
+    finally:
+        _offload_idents.discard(me)
+
+
+def _aio_loop_body(box, ready):
     import asyncio
     loop = None
     try:
