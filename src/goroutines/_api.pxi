@@ -104,10 +104,6 @@ cdef int _add_done_callback(Task t, object fn) except -1:
     return 0
 
 
-cdef int _remove_done_callback(Task t, object fn) except -1:
-    return _remove_hook(t, fn)
-
-
 cdef Chan _done_chan(Task t):
     cdef Chan ch
     cdef bint done

@@ -327,7 +327,7 @@ cdef class Task:
 
             t.remove_done_callback(report)
         """
-        return _remove_done_callback(self, fn)
+        return _remove_hook(self, fn)
 
     def __repr__(self):
         if not gr_g_done(&self.g):
