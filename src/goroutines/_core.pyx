@@ -1046,7 +1046,9 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
     places = placement(affinity, n) if affinity is not None else [(0, None)] * n
     saved_affinity = os.sched_getaffinity(0) if affinity is not None else None
     if not _run_lock.acquire(blocking=False):
-        raise RuntimeError("goroutines.run() is already running (runs cannot nest)")
+        raise RuntimeError("goroutines.run() is already running (runs cannot nest, and one "
+                           "process has one run at a time: an open gr.Executor, or a "
+                           "to_async() call, keeps a background run going)")
     cdef Runtime rt
     cdef M m
     cdef int i, err

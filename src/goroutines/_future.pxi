@@ -3,11 +3,12 @@
 # shared background event loop for a task.
 #
 # Every such wait goes through a done callback: whoever completes the future runs it, takes
-# the outcome there (where result() cannot block: the future is done) and counts a latch
+# the outcome there (where result() does not block: the future is done) and counts a latch
 # down, which readies the parked task exactly as Event.set() does from any thread. So the
 # task holds no M and no thread while it waits, however many wait at once. An asyncio
 # future's callbacks must be added on its loop's thread: that is done through
-# call_soon_threadsafe, and it runs them there.
+# call_soon_threadsafe, and it runs them there. A finished Dask future's value is still on
+# a worker: its callback hands it to a gatherer instead (_DaskBatch in _interop.py).
 import inspect
 import threading
 
