@@ -267,8 +267,16 @@ cdef class Task:
     def join(self, timeout=None):
         """Wait for the task and return its result, or re-raise its exception.
 
-        Raises TimeoutError if ``timeout`` seconds pass first. Only a task may wait; a
-        finished task can be joined from anywhere.
+        Raises TimeoutError if ``timeout`` seconds pass first. A timeout does not cancel
+        the task: it keeps running, and can be joined again (or cancelled). Only a task
+        may wait; a finished task can be joined from anywhere.
+
+        Example::
+
+            try:
+                value = t.join(timeout=1.0)
+            except TimeoutError:
+                t.cancel()
         """
         if gr_g_done(&self.g):
             return self._outcome()
@@ -284,6 +292,42 @@ cdef class Task:
         if _wait(m, me, &op, deadline, PARK_JOIN) == GR_WAIT_TIMEOUT:
             raise TimeoutError(f"task {self.g.id} did not finish in time")
         return self._outcome()
+
+    @property
+    def done_chan(self) -> Chan:
+        """A channel closed when the task finishes, so that select can wait for a task
+        beside channels. Made on first use; the same channel every time.
+
+        Example::
+
+            i, _, _ = gr.select(gr.Recv(t.done_chan), gr.Recv(quit))
+        """
+        return _done_chan(self)
+
+    def add_done_callback(self, fn) -> None:
+        """Call ``fn(task)`` once the task is done (returned, raised or was cancelled).
+
+        The call is made inside the runtime, never on a foreign thread: on the M that ran
+        the task, right after it finished and outside any task, as a concurrent.futures
+        callback runs in the thread that completes the future. So ``fn`` must not wait
+        (it may start tasks, set Events, close channels, ``try_send``). If the task is
+        already done, ``fn`` is called at once when the caller is a task, or else started
+        as a new task. An exception from ``fn`` is logged on the "goroutines" logger.
+
+        Example::
+
+            t.add_done_callback(lambda done: print("finished", done.id))
+        """
+        _add_done_callback(self, fn)
+
+    def remove_done_callback(self, fn) -> int:
+        """Remove every pending ``fn`` added by add_done_callback; returns how many.
+
+        Example::
+
+            t.remove_done_callback(report)
+        """
+        return _remove_hook(self, fn)
 
     def __repr__(self):
         if not gr_g_done(&self.g):
@@ -690,8 +734,15 @@ cdef void _finish(M m, Task t, object result, object exc) noexcept:
         # Not a task's own failure: the whole program was asked to stop.
         t.retrieved = True
         m.rt.abort(exc)
+    t.locals = None  # gr.local() data lives as long as the task
     gr_g_finish(m.rt.s, m.cm, &t.g)
-    if GR_TRACING():  # after the finish: the joiners it woke were woken by t
+    # Taken once the task is done, so that a hook added meanwhile sees done() (_add_hook).
+    with cython.critical_section(t):
+        hooks = t.callbacks
+        t.callbacks = None
+    if hooks is not None:
+        _fire_hooks(t, hooks)
+    if GR_TRACING():  # after the finish and the hooks: the tasks they woke were woken by t
         gr_trace_emit(GR_TEV_GO_END, t.g.id, 0, trace_name)
     if t is m.rt.main:
         gr_sched_close(m.rt.s)
@@ -1049,6 +1100,7 @@ def run(main, *args, procs=None, affinity=None, trace=None, **kwargs):
                 with nogil:
                     gr_m_thread_join(gr_sched_m(rt.s, i))
         _drop_timers()
+        _stop_all_notify()
         if saved_affinity is not None:
             os.sched_setaffinity(0, saved_affinity)
         _set_rt(None)
@@ -1281,4 +1333,5 @@ include "_scope.pxi"
 include "_offload.pxi"
 include "_netpoll.pxi"
 include "_future.pxi"
+include "_api.pxi"
 include "_trace.pxi"
