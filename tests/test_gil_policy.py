@@ -17,6 +17,18 @@ gil_build = pytest.mark.skipif(
 )
 
 
+def holds_in_one_of_three(run_once):
+    """run_once() -> (the policy held, what to report). The policy leaves work to the busy
+    M only while that M gets the CPU it asks for: on a machine loaded by other processes
+    it rightly lets the idle M help. So one run that split counts only if the next two
+    split as well."""
+    for _ in range(3):
+        held, detail = run_once()
+        if held:
+            break
+    return held, detail
+
+
 @gil_build
 def test_a_sender_spawned_while_main_runs_python_is_not_split_off_to_another_m():
     # The split pair of bench_procs.py: before the policy, the other M started the sender
@@ -38,7 +50,7 @@ def test_a_sender_spawned_while_main_runs_python_is_not_split_off_to_another_m()
         assert sum(ch.recv() for _ in range(1000)) == 499500
         return ran_on == [here], gr.stats()
 
-    same_m, s = gr.run(main, procs=2)
+    same_m, s = holds_in_one_of_three(lambda: gr.run(main, procs=2))
     assert same_m, s
     assert s["procs"][1]["gil_contended"] > 0 and s["procs"][1]["backoffs"] > 0, s
 
@@ -58,9 +70,14 @@ def test_pure_python_tasks_stay_on_the_busy_m_and_each_runs_once():
         assert all(t.join() == 1999000 for t in ts)
         return gr.stats()
 
-    s = gr.run(main, procs=2)
-    assert sorted(counts) == list(range(3000)) and set(counts.values()) == {1}
-    assert s["procs"][1]["executed"] < 300, s["procs"]
+    def run_once():
+        counts.clear()
+        s = gr.run(main, procs=2)
+        assert sorted(counts) == list(range(3000)) and set(counts.values()) == {1}
+        return s["procs"][1]["executed"] < 300, s["procs"]
+
+    stayed, per_p = holds_in_one_of_three(run_once)
+    assert stayed, per_p
 
 
 def test_gil_releasing_tasks_run_on_both_ms():
@@ -142,12 +159,10 @@ def test_network_tasks_of_a_busy_m_are_not_split_off_to_another_m():
             b.close()
         return ran_on == {here}, gr.stats()
 
-    # The policy leaves the work to the busy M only while that M gets the CPU it asks
-    # for; on a machine loaded by other processes it rightly lets the idle M help. So a
-    # run that split counts only if the next two split as well.
-    for _ in range(3):
+    def run_once():
         pairs = [socket.socketpair() for _ in range(n_pairs)]  # made before: main spawns at once
         same_m, s = gr.run(main, pairs, procs=2)
-        if same_m:
-            break
-    assert same_m, s["procs"]
+        return same_m, s["procs"]
+
+    same_m, per_p = holds_in_one_of_three(run_once)
+    assert same_m, per_p
