@@ -1,23 +1,27 @@
-"""Bar charts of a benchmark run: pytest-benchmark's JSON in, one PNG per area out.
+"""Bar charts of the benchmarks: pytest-benchmark's JSON in, one PNG per area out.
 
 Run (the command docs/performance.md's charts come from)::
 
-    python -m pytest bench --benchmark-only --benchmark-json=build/bench.json
-    python bench/plot.py build/bench.json docs/img
+    python bench/plot.py docs/img
+
+It runs ``python -m pytest bench --benchmark-only --benchmark-json=build/bench.json``
+(about 5 minutes on 2 cores), then draws. ``python bench/plot.py OUT -- PYTEST_ARGS``
+runs those instead of the whole of bench/ (``-- bench/bench_chan.py``), and
+``--json FILE`` draws a run made before without running anything.
 
 Needs matplotlib (``pip install ".[plot]"``). An area is what a group's name starts with
 (``chan-pingpong`` is in ``chan``): ``bench-chan.png`` holds one panel per channel
 workload, and so on. Each panel puts goroutines (blue) beside every peer (grey), the
 best at the top.
 
-Where time is the point, a bar is an entry's mean time as a multiple of goroutines' (its
-fastest entry, as the summary of bench/conftest.py counts it), and its label gives the
-time per operation or per task in its unit. Where a benchmark reports the figure that
-matters in ``extra_info`` (bytes per parked task, server CPU per round trip, requests per
-second), the bar is that figure, labelled with its multiple of goroutines'. An axis whose
-bars span more than ten times is logarithmic. Groups with a single runtime, nothing to
-compare (the RSS churn of a million tasks, the per-P counts of the imbalance probe), are
-left out; so are groups that did not run.
+Where time is the point, a bar is an entry's mean time relative to goroutines' best
+entry (as the summary of bench/conftest.py counts it), and its label gives the time per
+operation or per task. Where a benchmark reports the figure that matters in
+``extra_info`` (bytes per parked task, server CPU per round trip, requests per second),
+the bar is that figure, labelled with its multiple of goroutines'. An axis whose bars
+span more than 20 times is logarithmic. Groups with a single runtime, nothing to compare
+(the RSS churn of a million tasks, the per-P counts of the imbalance probe), are left
+out; so are groups that did not run.
 """
 
 from __future__ import annotations
@@ -25,11 +29,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+BENCH = Path(__file__).resolve().parent
+RUN_JSON = BENCH.parent / "build" / "bench.json"  # where a run's JSON is kept
 BASELINE = "goroutines"  # entries whose label starts with this are goroutines'
 LOG_SPREAD = 20  # bars spanning more than this factor get a log axis
 
@@ -316,17 +323,32 @@ def subtitle(path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("json", type=Path, help="pytest-benchmark's --benchmark-json file")
     parser.add_argument("out", type=Path, help="the directory for the PNGs")
+    parser.add_argument(
+        "--json", type=Path, help="draw this --benchmark-json file instead of running bench/"
+    )
+    parser.add_argument(
+        "pytest_args", nargs="*", help="after --: what pytest runs (default: bench)"
+    )
     args = parser.parse_args(argv)
+    path = args.json
+    if path is None:
+        path = RUN_JSON
+        path.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "pytest", *(args.pytest_args or [str(BENCH)])]
+        command += ["--benchmark-only", f"--benchmark-json={path}"]
+        print("running:", " ".join(command), flush=True)
+        code = subprocess.run(command, cwd=BENCH.parent).returncode
+        if code != 0:
+            parser.exit(code, f"plot.py: pytest exited with {code}; no chart was drawn\n")
     try:
-        areas = panels(load(args.json))
+        areas = panels(load(path))
     except (OSError, ValueError, KeyError) as exc:
-        parser.error(f"{args.json}: not a pytest-benchmark JSON file ({exc})")
+        parser.error(f"{path}: not a pytest-benchmark JSON file ({exc})")
     if not areas:
-        parser.error(f"{args.json}: no group with timings (was it run with --benchmark-only?)")
+        parser.error(f"{path}: no group with timings (was it run with --benchmark-only?)")
     args.out.mkdir(parents=True, exist_ok=True)
-    sub = subtitle(args.json)
+    sub = subtitle(path)
     for area, area_panels in areas.items():
         print(draw(area, area_panels, args.out, sub))
     return 0

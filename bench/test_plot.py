@@ -84,7 +84,7 @@ def test_writes_one_png_per_area(run_json, tmp_path, capsys):
     from matplotlib.image import imread
 
     out = tmp_path / "img"
-    assert plot.main([str(run_json), str(out)]) == 0
+    assert plot.main([str(out), "--json", str(run_json)]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == ["bench-chan.png", "bench-memory.png", "bench-net.png", "bench-procs.png"]
     assert capsys.readouterr().out.split() == [str(out / n) for n in names]
@@ -104,7 +104,7 @@ def test_input_that_is_not_a_benchmark_run_is_a_usage_error(tmp_path, capsys, co
     path = tmp_path / "run.json"
     path.write_text(content)
     with pytest.raises(SystemExit) as exc:
-        plot.main([str(path), str(tmp_path / "img")])
+        plot.main([str(tmp_path / "img"), "--json", str(path)])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "img").exists()
@@ -112,6 +112,40 @@ def test_input_that_is_not_a_benchmark_run_is_a_usage_error(tmp_path, capsys, co
 
 def test_a_missing_file_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        plot.main([str(tmp_path / "absent.json"), str(tmp_path / "img")])
+        plot.main([str(tmp_path / "img"), "--json", str(tmp_path / "absent.json")])
     assert exc.value.code == 2
     assert "absent.json" in capsys.readouterr().err
+
+
+TINY = '''
+import pytest
+
+@pytest.mark.benchmark(group="tiny")
+@pytest.mark.parametrize("runtime", ["goroutines", "peer"])
+def test_tiny(benchmark, runtime):
+    benchmark.pedantic(sum, args=(range(10 if runtime == "goroutines" else 1000),), rounds=3)
+'''
+
+
+def test_without_json_it_runs_the_benchmarks_it_is_given_then_draws(
+    tmp_path, monkeypatch, capsys
+):
+    pytest.importorskip("matplotlib")
+    bench = tmp_path / "bench_tiny.py"
+    bench.write_text(TINY)
+    monkeypatch.setattr(plot, "RUN_JSON", tmp_path / "run.json")
+    assert plot.main([str(tmp_path / "img"), "--", str(bench), "-q", "-p", "no:randomly"]) == 0
+    (panel,) = plot.panels(plot.load(tmp_path / "run.json"))["tiny"]
+    assert panel.labels == ["goroutines", "peer"]
+    assert capsys.readouterr().out.splitlines()[-1] == str(tmp_path / "img" / "bench-tiny.png")
+
+
+def test_a_failing_benchmark_run_draws_nothing(tmp_path, monkeypatch, capsys):
+    bench = tmp_path / "bench_fails.py"
+    bench.write_text("def test_fails(benchmark):\n    benchmark(lambda: 1 / 0)\n")
+    monkeypatch.setattr(plot, "RUN_JSON", tmp_path / "run.json")
+    with pytest.raises(SystemExit) as exc:
+        plot.main([str(tmp_path / "img"), "--", str(bench), "-q"])
+    assert exc.value.code == 1
+    assert "no chart was drawn" in capsys.readouterr().err
+    assert not (tmp_path / "img").exists()
