@@ -172,10 +172,10 @@ def format_time(entry: Entry) -> str:
     return f"{format_number(entry.mean / 1e-9)} ns/round"
 
 
-def baseline(entries: list[Entry], value) -> float | None:
+def baseline(entries: list[Entry], value, best=min) -> float | None:
     """goroutines' figure: the best of its entries (as bench/conftest.py's summary)."""
-    ours = [value(e) for e in entries if e.label.startswith(BASELINE) and value(e) is not None]
-    return min(ours) if ours else None
+    ours = [value(e) for e in entries if e.label.startswith(BASELINE)]
+    return best(ours) if ours else None
 
 
 def time_panel(group: str, entries: list[Entry]) -> Panel:
@@ -201,10 +201,9 @@ def metric_panel(group: str, entries: list[Entry], metric: Metric) -> Panel | No
     if not having:
         return None
     ordered = sorted(having, key=lambda e: e.extra[metric.key], reverse=metric.higher_is_better)
-    ref = baseline(ordered, lambda e: e.extra[metric.key])
-    if metric.higher_is_better:
-        ours = [e.extra[metric.key] for e in ordered if e.label.startswith(BASELINE)]
-        ref = max(ours) if ours else None
+    ref = baseline(
+        ordered, lambda e: e.extra[metric.key], best=max if metric.higher_is_better else min
+    )
 
     def note(e: Entry) -> str:
         value = e.extra[metric.key]
