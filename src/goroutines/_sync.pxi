@@ -654,7 +654,12 @@ cdef class Event:
     Example::
 
         ready = gr.Event()
-        gr.go(lambda: (setup(), ready.set()))
+
+        def start():
+            setup()
+            ready.set()
+
+        gr.go(start)
         ready.wait()
     """
     cdef gr_latch l
