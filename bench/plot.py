@@ -57,9 +57,15 @@ class Metric:
     higher_is_better: bool = False
 
 
-# Groups whose point is an extra_info figure, not the benchmark's own timing (which there
-# times a probe's whole process, or a fixed-length load run).
+# The panels of groups whose point is (also) an extra_info figure: TIME is the time panel,
+# left out where the benchmark's own timing is a probe's whole process or a fixed-length
+# load run.
+TIME = Metric("", "", "")
 METRICS = {
+    "interop-dask-fanout": [
+        TIME,
+        Metric("threads_added", "OS threads the waiting added (peak)", "threads"),
+    ],
     "memory-parked": [Metric("bytes_per_task", "bytes per parked task (RSS growth)", "B")],
     "net-echo": [
         Metric("cpu_us_per_rt", "server CPU per round trip (µs)", "µs"),
@@ -75,6 +81,8 @@ METRICS = {
     ],
 }
 SKIP = {"memory-churn", "cores-imbalance"}
+# The extra_info keys of a time per unit of work, and their units.
+PER_UNIT = {"per_op_us": "µs/op", "per_task_us": "µs/task", "per_call_us": "µs/call"}
 
 # Panel titles: what each group runs (the bench files' docstrings say more).
 TITLES = {
@@ -92,6 +100,11 @@ TITLES = {
     "net-echo": "echo, 100 connections, 1 KiB messages",
     "net-idle": "10,000 idle connections beside one active client",
     "net-http": "keep-alive HTTP hello-world, wrk -c100",
+    "interop-wait": "20k futures of a thread pool, a waiter each",
+    "interop-executor": "20k trivial calls through an executor",
+    "interop-to-async": "2k concurrent calls from asyncio code, 1 ms each",
+    "interop-dask-fanout": "Dask: 1,000 calls of 2 ms, waited one by one",
+    "interop-dask-in-worker": "Dask: 4 tasks, each making 500 concurrent 20 ms waits",
     "procs-split-pair": "split pair: sender started while main runs Python",
     "procs-pingpong": "unbuffered ping-pong",
     "procs-ring": "thread ring, 503 tasks",
@@ -107,6 +120,7 @@ AREA_TITLES = {
     "memory": "Memory",
     "net": "Network (loopback)",
     "procs": "The default procs against procs=1 and procs=2",
+    "interop": "Waiting on the world (interop)",
 }
 
 
@@ -161,9 +175,9 @@ def format_number(value: float) -> str:
 
 
 def format_time(entry: Entry) -> str:
-    """An entry's time in the unit its benchmark reports: per operation, per task, or
-    per round."""
-    for key, unit in (("per_op_us", "µs/op"), ("per_task_us", "µs/task")):
+    """An entry's time in the unit its benchmark reports: per operation, task or call, or
+    else per round."""
+    for key, unit in PER_UNIT.items():
         if key in entry.extra:
             return f"{format_number(entry.extra[key])} {unit}"
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
@@ -228,7 +242,10 @@ def panels(groups: dict[str, list[Entry]]) -> dict[str, list[Panel]]:
         if group in SKIP or len(entries) < 2:
             continue
         if group in METRICS:
-            made = [metric_panel(group, entries, m) for m in METRICS[group]]
+            made = [
+                time_panel(group, entries) if m is TIME else metric_panel(group, entries, m)
+                for m in METRICS[group]
+            ]
         else:
             made = [time_panel(group, entries)]
         area = group.split("-", 1)[0]
