@@ -36,6 +36,9 @@ RUN = {
         _bench("net-echo", {"server": "uvloop"}, 1.0, cpu_us_per_rt=5.0, rt_per_s=180_000.0),
         _bench("net-echo", {"server": "goroutines-procs1"}, 1.0, cpu_us_per_rt=5.5,
                rt_per_s=170_000.0, vs_uvloop=1.1),
+        _bench("net-http", {"server": "goroutines-procs1"}, 3.0, req_per_s=150_000.0,
+               cpu_us_per_req=6.7),
+        _bench("net-http", {"server": "uvloop"}, 3.0, req_per_s=160_000.0, cpu_us_per_req=6.0),
         _bench("procs-ring", {"workload": "ring", "setting": "goroutines-default"}, 0.021),
         _bench("procs-ring", {"workload": "ring", "setting": "goroutines-procs1"}, 0.020),
     ],
@@ -54,7 +57,8 @@ def test_a_panel_per_timed_group_and_per_headline_figure(run_json):
     assert list(areas) == ["chan", "memory", "net", "procs"]  # memory-churn: one entry
     assert [p.axis.split(";")[0] for p in areas["net"]] == [
         "server CPU per round trip (µs)",
-        "round trips per second",
+        "requests per second",
+        "server CPU per request (µs)",
     ]
 
 
@@ -63,6 +67,7 @@ def test_time_bars_are_multiples_of_the_fastest_goroutines_entry_best_first(run_
     assert panel.labels == ["goroutines-procs1", "goroutines-procs2", "gevent", "threads"]
     assert panel.values == pytest.approx([1.0, 14 / 13, 90 / 13, 1100 / 13])
     assert panel.notes[2] == "6.92x   4.5 µs/op"
+    assert panel.notes[3] == "84.6x   55.0 µs/op"
 
 
 def test_figure_bars_carry_their_unit_and_ratio_to_goroutines(run_json):
@@ -71,7 +76,7 @@ def test_figure_bars_carry_their_unit_and_ratio_to_goroutines(run_json):
     assert memory.notes == ["968 B   0.14x", "6,879 B   1.00x"]
     throughput = plot.panels(plot.load(run_json))["net"][1]
     assert throughput.labels == ["uvloop", "goroutines-procs1"]  # higher is better: first
-    assert throughput.notes[0] == "180,000 rt/s   1.06x"
+    assert throughput.notes == ["160,000 req/s   1.07x", "150,000 req/s   1.00x"]
 
 
 def test_labels_are_the_parameters_that_vary_in_the_group(run_json):
