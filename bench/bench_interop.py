@@ -190,7 +190,7 @@ def dask_client():
     module = sys.modules[__name__]
     cloudpickle.register_pickle_by_value(module)  # the workers cannot import bench/
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None)
+                                       host="127.0.0.1", dashboard_address="127.0.0.1:0")
     client = distributed.Client(cluster)
     client.submit(abs, 1).result()  # warm: the workers are connected
     try:

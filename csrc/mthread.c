@@ -10,12 +10,14 @@
  */
 #define _GNU_SOURCE
 #include "sched.h"
+#include "trace.h"
 
 #include <errno.h>
 
 static void *m_thread(void *arg)
 {
     gr_m *m = arg;
+    gr_trace_bind(m->id); /* its events before it enters Python are M m's too */
     for (;;) {
         int rc = gr_sched_wait(m);
         if (rc == GR_NEXT_INTR)

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "sched.h"
+#include "trace.h"
 #include "wait.h"
 
 void gr_netpoll_init(gr_netpoll *np)
@@ -297,6 +298,8 @@ int gr_netpoll_poll(gr_netpoll *np)
         return 0;
     atomic_store_explicit(&np->lastpoll, gr_nanotime(), memory_order_relaxed);
     int n = gr_npb_wait(np, 0);
+    if (n > 0)
+        GR_TRACE(GR_TEV_POLL, 0, (uint64_t)n, 0);
     return n < 0 ? 0 : n;
 }
 
@@ -312,7 +315,12 @@ void gr_netpoll_unblock(gr_netpoll *np)
     atomic_store(&np->blocked, 0);
 }
 
-int gr_netpoll_block(gr_netpoll *np, int64_t timeout_ns) { return gr_npb_wait(np, timeout_ns); }
+int gr_netpoll_block(gr_netpoll *np, int64_t timeout_ns)
+{
+    int n = gr_npb_wait(np, timeout_ns);
+    GR_TRACE(GR_TEV_POLL, 0, (uint64_t)(n > 0 ? n : 0), 1);
+    return n;
+}
 
 void gr_netpoll_break(gr_netpoll *np)
 {

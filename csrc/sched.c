@@ -3,6 +3,7 @@
 
 #include "ctimer.h"
 #include "gqueue.h"
+#include "trace.h"
 #include "waitq.h"
 
 #include <stdlib.h>
@@ -66,6 +67,7 @@ static _Atomic uint64_t next_id = 1;
 void gr_m_bind(gr_m *m)
 {
     curm = m;
+    gr_trace_bind(m ? m->id : -1);
     if (m && !atomic_load_explicit(&m->has_cpuclock, memory_order_relaxed) &&
         pthread_getcpuclockid(pthread_self(), &m->cpuclock) == 0)
         atomic_store_explicit(&m->has_cpuclock, 1, memory_order_release);
@@ -188,6 +190,7 @@ void gr_g_init(gr_m *m, gr_g *g, void *obj)
  * the poll, or the poller sees NOTIFIED and does not block. */
 static void m_unpark(gr_m *m)
 {
+    GR_TRACE(GR_TEV_M_UNPARK, 0, (uint64_t)m->id, 0);
     gr_park_unpark(&m->park);
     if (atomic_load(&m->in_poll))
         gr_netpoll_break(m->sched->netpoll);
@@ -225,6 +228,7 @@ void gr_ready(gr_g *g, int next)
 {
     gr_m *owner = atomic_load_explicit(&g->m, memory_order_relaxed);
     gr_g_move(g, GR_G_WAITING, GR_G_RUNNABLE, "readied a G that was not waiting");
+    GR_TRACE(GR_TEV_GO_UNPARK, g->id, 0, g->wake_reason);
     if (owner == curm) {
         gr_p *p = owner->p;
         if (next) {
@@ -257,10 +261,15 @@ int gr_g_wake(gr_g *g, uint32_t reason, int next)
 void gr_yield(gr_m *m, gr_g *g)
 {
     gr_g_move(g, GR_G_RUNNING, GR_G_RUNNABLE, "a G that is not running yielded");
+    GR_TRACE(GR_TEV_GO_YIELD, g->id, 0, 0);
     gr_gqueue_push(&m->p->readyq, g);
 }
 
-void gr_g_parked(gr_m *m, gr_g *g) { GR_STAT_INC(m->p->stats.task_parks); }
+void gr_g_parked(gr_m *m, gr_g *g)
+{
+    GR_STAT_INC(m->p->stats.task_parks);
+    GR_TRACE(GR_TEV_GO_PARK, g->id, 0, g->park_reason);
+}
 
 /* ---- spawning and finishing ----------------------------------------------------------- */
 
@@ -408,6 +417,7 @@ static gr_g *next_local(gr_m *m)
         uint32_t n;
         if ((g = gr_globalq_get_batch(&s->gq, 1, &n))) {
             GR_STAT_INC(p->stats.from_global);
+            GR_TRACE(GR_TEV_GLOBAL, g->id, 1, 0);
             return g;
         }
     }
@@ -440,6 +450,7 @@ static gr_g *take_global(gr_m *m)
     if (!g)
         return NULL;
     GR_STAT_ADD(m->p->stats.from_global, n);
+    GR_TRACE(GR_TEV_GLOBAL, g->id, n, 0);
     /* Our ring is empty here (next_local found nothing), and a batch fits in half of it. */
     for (gr_g *rest = g->schedlink; rest;) {
         gr_g *next = rest->schedlink;
@@ -473,6 +484,7 @@ static gr_g *steal_work(gr_m *m)
                 gr_g *g = gr_runq_steal(&me->runq, &v->runq, pass == GR_STEAL_PASSES - 1, &got);
                 if (g) {
                     GR_STAT_ADD(me->stats.stolen, got);
+                    GR_TRACE(GR_TEV_STEAL, g->id, got, (uint32_t)v->id);
                     if (remote)
                         GR_STAT_INC(me->stats.steals_remote);
                     else
@@ -554,12 +566,16 @@ static int spin_for_work(gr_m *m)
 {
     gr_sched *s = m->sched;
     int64_t deadline = gr_nanotime() + GR_SPIN_NS;
+    GR_TRACE(GR_TEV_M_SPIN, 0, 0, 0);
     do {
-        if (work_for(s, m) || closing_unseen(m))
+        if (work_for(s, m) || closing_unseen(m)) {
+            GR_TRACE(GR_TEV_M_SPIN_END, 0, 0, 1);
             return 1;
+        }
         for (int i = 0; i < 32; i++)
             cpu_relax();
     } while (gr_nanotime() < deadline);
+    GR_TRACE(GR_TEV_M_SPIN_END, 0, 0, 0);
     return 0;
 }
 
@@ -639,10 +655,10 @@ static int park_idle(gr_m *m, int own_only, int64_t timeout_ns)
         GR_STAT_INC(m->p->stats.mparks);
         m->steal_grant = 0;
         int64_t timeout = until_deadline(m, recheck);
-        if (atomic_load(&m->nfdwait) > 0 && take_poller(m))
-            rc = poll_idle(m, timeout);
-        else
-            rc = gr_park_wait(&m->park, timeout);
+        int poll = atomic_load(&m->nfdwait) > 0 && take_poller(m);
+        GR_TRACE(GR_TEV_M_PARK, 0, 0, (uint32_t)poll);
+        rc = poll ? poll_idle(m, timeout) : gr_park_wait(&m->park, timeout);
+        GR_TRACE(GR_TEV_M_WAKE, 0, (uint64_t)rc, (uint32_t)poll);
         atomic_store(&m->want_poll, 0);
     }
     pthread_mutex_lock(&s->idle.mu);
@@ -720,6 +736,7 @@ void gr_sched_backoff(gr_m *m)
     uint32_t shift = m->nbackoff < GR_BACKOFF_MAX_SHIFT ? m->nbackoff : GR_BACKOFF_MAX_SHIFT;
     m->nbackoff++;
     GR_STAT_INC(m->p->stats.backoffs);
+    GR_TRACE(GR_TEV_M_BACKOFF, 0, 0, shift);
     /* Not in the idle set: a submit does not wake a backing-off M (the GIL holder would
      * pay a futex wake for nothing). Its own inbox, close and its timers still do. */
     gr_park_wait(&m->park, until_deadline(m, (int64_t)GR_BACKOFF_NS << shift));
@@ -775,6 +792,7 @@ found:
     if (gr_idle_found_work(&s->idle, m->id))
         wakep(s); /* the last spinner to find work wakes another */
     GR_STAT_INC(m->p->stats.executed);
+    GR_TRACE(GR_TEV_GO_RUN, g->id, 0, !gr_g_started(g));
     gr_g_move(g, GR_G_RUNNABLE, GR_G_RUNNING, "a G handed to its M twice");
     *out = g;
     return GR_NEXT_G;

@@ -40,7 +40,7 @@ from ft313 import require
 
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
 SOURCES = ["lock.c", "runq.c", "globalq.c", "timer.c", "park.c", "idle.c", "chan.c", "sched.c",
-           "wait.c", "ctimer.c", "throw.c", "netpoll.c", "netpoll_epoll.c"]
+           "wait.c", "ctimer.c", "throw.c", "netpoll.c", "netpoll_epoll.c", "trace.c"]
 MODULE = "_grcsrc_test"
 
 CDEF = """
@@ -168,6 +168,17 @@ int gr_netpoll_block(gr_netpoll *np, int64_t timeout_ns);
 void gr_netpoll_break(gr_netpoll *np);
 int64_t gr_netpoll_nwait(gr_netpoll *np);
 
+/* trace.h */
+typedef struct gr_trace_ev { int64_t ts; uint64_t g; uint64_t arg; uint16_t kind; int16_t m;
+                             uint32_t aux; } gr_trace_ev;
+typedef struct gr_trace_rec { gr_trace_ev ev; uint32_t thread; uint32_t pad; } gr_trace_rec;
+int gr_trace_start(uint32_t cap);
+void gr_trace_stop(void);
+int gr_trace_collect(gr_trace_rec **out, size_t *n, uint64_t *dropped);
+void gr_trace_emit(uint32_t kind, uint64_t g, uint64_t arg, uint32_t aux);
+uint64_t gr_trace_current(void);
+void free(void *p);
+
 /* test helpers (HELPERS below) */
 gr_g *t_g_new(int n);
 void t_g_free(gr_g *g);
@@ -236,6 +247,9 @@ int64_t t_np_reader(gr_netpoll *np, gr_sched *s, gr_g *g, int fd, int64_t want, 
 int64_t t_np_writer(int fd, int64_t n);
 int64_t t_np_poller(gr_netpoll *np, int block);
 void t_np_stop(int stop);
+
+int64_t t_trace_write(uint64_t first, int64_t n);
+int64_t t_trace_check(gr_trace_rec *recs, size_t n);
 """
 
 HELPERS = r"""
@@ -260,6 +274,7 @@ HELPERS = r"""
 #include "park.h"
 #include "runq.h"
 #include "timer.h"
+#include "trace.h"
 
 /* ---- G's: a calloc'd array, identified by index ---------------------------------- */
 static gr_g *t_g_new(int n)
@@ -732,6 +747,36 @@ static int64_t t_np_poller(gr_netpoll *np, int block)
         }
     }
     return readied;
+}
+
+/* ---- trace: a writer whose events carry checkable payloads ----------------------- */
+
+/* Emit n events numbered from `first` (g = k, arg = ~k, aux = low bits of k): a torn
+ * slot shows as a mismatch. Returns n. */
+static int64_t t_trace_write(uint64_t first, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t k = first + (uint64_t)i;
+        if (GR_TRACING())
+            gr_trace_emit(GR_TEV_STEAL, k, ~k, (uint32_t)(k & 0xffffff));
+    }
+    return n;
+}
+
+/* Collected events, ring by ring: each must be intact, and consecutive within its ring.
+ * Returns the number of violations. */
+static int64_t t_trace_check(gr_trace_rec *recs, size_t n)
+{
+    int64_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        gr_trace_ev *e = &recs[i].ev;
+        if (e->kind != GR_TEV_STEAL || e->arg != ~e->g || e->aux != (uint32_t)(e->g & 0xffffff))
+            bad++;
+        else if (i > 0 && recs[i - 1].thread == recs[i].thread &&
+                 (recs[i - 1].ev.g + 1 != e->g || recs[i - 1].ev.ts > e->ts))
+            bad++;
+    }
+    return bad;
 }
 
 static int64_t t_ct_recv_loop(gr_chan *c)

@@ -7,6 +7,7 @@ waits for the coroutine's cleanup), use from plain threads, the two nested, and 
 """
 
 import asyncio
+import contextvars
 import gc
 import importlib.util
 import threading
@@ -151,6 +152,25 @@ def test_cancelled_task_does_not_start_the_coroutine():
     assert started == []
 
 
+def test_a_deadlock_is_still_reported_after_aio():
+    # The shared loop's thread lives on, but it is the runtime's: not a thread outside
+    # that could still wake a task, which would put the report off for good.
+    assert gr.aio(double(1)) == 2
+
+    def main():
+        gr.Chan().recv()
+
+    with pytest.raises(gr.Deadlock):
+        gr.run(main, procs=1)
+
+
+def test_a_task_waiting_on_aio_is_no_deadlock(procs):
+    def main():
+        return gr.aio(double(5))  # every task parked, the loop's thread will wake this one
+
+    assert gr.run(main, procs=procs) == 10
+
+
 def test_aio_from_plain_threads():
     out = []
 
@@ -204,6 +224,18 @@ def test_to_async_runs_a_task_and_awaits_it(procs):
             return await gr.to_async(work, 21)
 
     assert asyncio.run(main()) == (True, 42)
+
+
+def test_to_async_sees_the_coroutines_context_variables():
+    # As asyncio.to_thread: the call runs in a copy of the awaiting coroutine's context.
+    var = contextvars.ContextVar("var", default="unset")
+
+    async def main():
+        var.set("set by the coroutine")
+        return await gr.to_async(var.get)
+
+    assert asyncio.run(main()) == "set by the coroutine"
+    assert var.get() == "unset"
 
 
 def test_to_async_exception():

@@ -7,6 +7,7 @@ task. Exceptions, a cancelled Dask future, a timeout and a cancelled waiting tas
 the exception the stdlib would.
 """
 
+import concurrent.futures as cf
 import os
 import sys
 import time
@@ -24,7 +25,7 @@ def client():
     # The workers cannot import this test module: its functions travel by value.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None)
+                                       host="127.0.0.1", dashboard_address="127.0.0.1:0")
     client = distributed.Client(cluster)
     try:
         yield client
@@ -32,6 +33,21 @@ def client():
         client.close()
         cluster.close()
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+        stop_dask_threads()
+
+
+def stop_dask_threads():
+    """Dask keeps two thread pools' threads for the life of the process. To goroutines they
+    are threads outside the runtime that could still wake a task, so every later run in
+    this test process would put its deadlock report off for good (tests/test_deadlock.py).
+    Fresh pools start their threads only when used."""
+    cb = distributed.Future._cb_executor
+    if cb is not None:
+        cb.shutdown(wait=True)
+        distributed.Future._cb_executor = None
+    utils = sys.modules["distributed.utils"]
+    utils._offload_executor.shutdown(wait=True)
+    utils._offload_executor = cf.ThreadPoolExecutor(1, thread_name_prefix="Dask-Offload")
 
 
 def os_threads():
@@ -193,13 +209,22 @@ def test_gr_result_inside_a_worker_on_nested_futures(client):
 
 def test_ray_object_refs():
     ray = pytest.importorskip("ray", reason="Ray is not installed")
-    ray.init(num_cpus=1, include_dashboard=False, configure_logging=False)
+    ray.init(num_cpus=1, include_dashboard=False, configure_logging=False,
+             _node_ip_address="127.0.0.1")
     try:
-        remote_square = ray.remote(square)
+        @ray.remote
+        def remote_square(i):  # defined here: Ray sends it by value
+            return i * i
+
+        @ray.remote
+        def remote_fail():
+            raise ValueError("on ray")
 
         def main():
             refs = [remote_square.remote(i) for i in range(20)]
             tasks = [gr.go(gr.result, r.future()) for r in refs]
+            with pytest.raises(ValueError, match="on ray"):  # Ray's error subclasses it
+                gr.result(remote_fail.remote().future())
             return [t.join() for t in tasks]
 
         assert gr.run(main, procs=2) == [i * i for i in range(20)]

@@ -16,6 +16,7 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import goroutines as gr
 from goroutines import _interop
@@ -203,6 +204,18 @@ def test_dropped_executor_lets_go_of_the_runtime():
     gc.collect()  # the fixture checks that the background runtime ended
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(), st.sampled_from([0, 0.001, 0.003])), max_size=30))
+def test_map_keeps_the_order_whatever_the_finishing_order(items):
+    def delayed(x, pause):
+        gr.sleep(pause)
+        return x
+
+    with gr.Executor(procs=2) as ex:
+        got = list(ex.map(delayed, [x for x, _ in items], [p for _, p in items]))
+    assert got == [x for x, _ in items]
+
+
 # --- from tasks -----------------------------------------------------------------------------
 
 
@@ -304,3 +317,12 @@ def test_exit_finishes_submitted_calls_and_stops_cleanly():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["aio", "call", "ran"]
     assert proc.stderr == ""
+
+
+def test_a_call_while_the_background_runtime_is_ending_starts_a_new_one():
+    # shutdown(wait=False) lets the runtime end on its own: the next submit may find it
+    # still ending, and must wait for it and start a new one, not fail.
+    for _ in range(20):
+        ex = gr.Executor(procs=1)
+        assert ex.submit(pow, 2, 2).result() == 4
+        ex.shutdown(wait=False)

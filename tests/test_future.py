@@ -210,6 +210,40 @@ def test_stress_every_wait_gets_its_value_once():
     assert sorted(gr.run(main, procs=2)) == list(range(n))
 
 
+def test_stress_cancel_racing_completion_gives_one_outcome(pool):
+    # A parked waiter cancelled while a pool thread completes its future: the value or
+    # Cancelled, never both, never neither, never a hang.
+    def main():
+        outcomes = {"value": 0, "cancelled": 0}
+
+        def waiter(f, parked):
+            parked.set()
+            try:
+                gr.result(f)
+            except gr.Cancelled:
+                outcomes["cancelled"] += 1
+                raise
+            outcomes["value"] += 1
+
+        for i in range(500):
+            f, parked = cf.Future(), gr.Event()
+            t = gr.go(waiter, f, parked)
+            parked.wait()
+            pool.submit(f.set_result, i)
+            if i % 2:
+                gr.gosched()
+            t.cancel()
+            try:
+                t.join()
+            except gr.Cancelled:
+                pass
+        return outcomes
+
+    outcomes = gr.run(main, procs=2)
+    assert outcomes["value"] + outcomes["cancelled"] == 500
+    assert outcomes["cancelled"] > 0
+
+
 # --- asyncio ------------------------------------------------------------------------------
 
 
@@ -403,6 +437,12 @@ def test_from_a_plain_thread_without_a_run(pool):
         gr.result(f, timeout=0.01)
     threading.Timer(0.02, f.set_result, ("later",)).start()
     assert gr.result(f) == "later"
+
+
+def test_asyncio_future_from_a_plain_thread(loop):
+    f = on_loop(loop, loop.create_future)
+    threading.Timer(0.02, loop.call_soon_threadsafe, (f.set_result, "to a thread")).start()
+    assert gr.result(f) == "to a thread"
 
 
 def test_from_a_plain_thread_during_a_run(procs):

@@ -319,6 +319,18 @@ def test_moving_the_deadline_later_keeps_the_wait_going():
     assert gr.run(main) == ("late", False, True)
 
 
+def test_timeout_none_sets_no_deadline_as_asyncio_timeout_does():
+    def main():
+        with gr.timeout(None) as scope:
+            gr.sleep(SHORT)  # no deadline: a plain sleep
+            scope.deadline = time.monotonic() + SHORT
+            gr.sleep(60)
+
+    with pytest.raises(TimeoutError):
+        gr.run(main)
+    assert gr.move_on_after(None).deadline is None
+
+
 def test_removing_the_deadline():
     def main():
         with gr.move_on_after(SHORT) as scope:

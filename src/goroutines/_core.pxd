@@ -35,6 +35,9 @@ cdef class Task:
     cdef bint retrieved
     cdef str _name             # set at finish only when needed (a failure to report)
     cdef int64_t abandon_at    # shutdown: when it is abandoned if still running (0: unset)
+    cdef object callbacks      # done hooks (_api.pxi): None, one, or a list; fired by _finish
+    cdef object done_ch        # the Chan of done_chan, made on first use
+    cdef dict locals           # gr.local() -> its attribute dict for this task (_api.pxi)
 
     cdef void untrack(self) noexcept
     cdef _require_done(self, str what)

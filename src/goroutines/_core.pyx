@@ -267,8 +267,16 @@ cdef class Task:
     def join(self, timeout=None):
         """Wait for the task and return its result, or re-raise its exception.
 
-        Raises TimeoutError if ``timeout`` seconds pass first. Only a task may wait; a
-        finished task can be joined from anywhere.
+        Raises TimeoutError if ``timeout`` seconds pass first. A timeout does not cancel
+        the task: it keeps running, and can be joined again (or cancelled). Only a task
+        may wait; a finished task can be joined from anywhere.
+
+        Example::
+
+            try:
+                value = t.join(timeout=1.0)
+            except TimeoutError:
+                t.cancel()
         """
         if gr_g_done(&self.g):
             return self._outcome()
@@ -284,6 +292,42 @@ cdef class Task:
         if _wait(m, me, &op, deadline, PARK_JOIN) == GR_WAIT_TIMEOUT:
             raise TimeoutError(f"task {self.g.id} did not finish in time")
         return self._outcome()
+
+    @property
+    def done_chan(self) -> Chan:
+        """A channel closed when the task finishes, so that select can wait for a task
+        beside channels. Made on first use; the same channel every time.
+
+        Example::
+
+            i, _, _ = gr.select(gr.Recv(t.done_chan), gr.Recv(quit))
+        """
+        return _done_chan(self)
+
+    def add_done_callback(self, fn) -> None:
+        """Call ``fn(task)`` once the task is done (returned, raised or was cancelled).
+
+        The call is made inside the runtime, never on a foreign thread: on the M that ran
+        the task, right after it finished and outside any task, as a concurrent.futures
+        callback runs in the thread that completes the future. So ``fn`` must not wait
+        (it may start tasks, set Events, close channels, ``try_send``). If the task is
+        already done, ``fn`` is called at once when the caller is a task, or else started
+        as a new task. An exception from ``fn`` is logged on the "goroutines" logger.
+
+        Example::
+
+            t.add_done_callback(lambda done: print("finished", done.id))
+        """
+        _add_done_callback(self, fn)
+
+    def remove_done_callback(self, fn) -> int:
+        """Remove every pending ``fn`` added by add_done_callback; returns how many.
+
+        Example::
+
+            t.remove_done_callback(report)
+        """
+        return _remove_hook(self, fn)
 
     def __repr__(self):
         if not gr_g_done(&self.g):
@@ -667,6 +711,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 cdef void _finish(M m, Task t, object result, object exc) noexcept:
+    cdef uint32_t trace_name = _trace_name_of(t) if GR_TRACING() else 0
     m.cur = None  # finalizers run by the drops below are outside any task
     if _forked:
         _exit_forked_child(f"task {t.g.id} ({_fn_name(t.fn)})", exc)
@@ -689,7 +734,16 @@ cdef void _finish(M m, Task t, object result, object exc) noexcept:
         # Not a task's own failure: the whole program was asked to stop.
         t.retrieved = True
         m.rt.abort(exc)
+    t.locals = None  # gr.local() data lives as long as the task
     gr_g_finish(m.rt.s, m.cm, &t.g)
+    # Taken once the task is done, so that a hook added meanwhile sees done() (_add_hook).
+    with cython.critical_section(t):
+        hooks = t.callbacks
+        t.callbacks = None
+    if hooks is not None:
+        _fire_hooks(t, hooks)
+    if GR_TRACING():  # after the finish and the hooks: the tasks they woke were woken by t
+        gr_trace_emit(GR_TEV_GO_END, t.g.id, 0, trace_name)
     if t is m.rt.main:
         gr_sched_close(m.rt.s)
     Py_DECREF(t)  # the runtime's reference, taken in go()
@@ -969,7 +1023,7 @@ cdef int _resolve_procs(object procs) except -1:
     return n
 
 
-def run(main, *args, procs=None, affinity=None, **kwargs):
+def run(main, *args, procs=None, affinity=None, trace=None, **kwargs):
     """Run ``main(*args, **kwargs)`` as the first task of a fresh runtime and return its
     result (or re-raise its exception).
 
@@ -981,6 +1035,7 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
     still reaches a park point a second after that (it keeps catching Cancelled) is
     abandoned, never resumed, and named in a warning on the "goroutines" logger. If every
     task is parked and nothing can wake any of them, run() raises Deadlock.
+    ``trace`` (a path) records an execution trace of the whole run there (see trace()).
 
     Example::
 
@@ -988,6 +1043,9 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
             return sum(t.join() for t in [gr.go(abs, -i) for i in range(10)])
         assert gr.run(main) == 45
     """
+    if trace is not None:  # recorded around the whole run (see trace())
+        with Trace(trace):
+            return run(main, *args, procs=procs, affinity=affinity, **kwargs)
     _check_not_forked()
     _check_fn(main, "run")
     cdef int n = _resolve_procs(procs)
@@ -995,7 +1053,9 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
     places = placement(affinity, n) if affinity is not None else [(0, None)] * n
     saved_affinity = os.sched_getaffinity(0) if affinity is not None else None
     if not _run_lock.acquire(blocking=False):
-        raise RuntimeError("goroutines.run() is already running (runs cannot nest)")
+        raise RuntimeError("goroutines.run() is already running (runs cannot nest, and one "
+                           "process has one run at a time: an open gr.Executor, or a "
+                           "to_async() call, keeps a background run going)")
     cdef Runtime rt
     cdef M m
     cdef int i, err
@@ -1040,6 +1100,7 @@ def run(main, *args, procs=None, affinity=None, **kwargs):
                 with nogil:
                     gr_m_thread_join(gr_sched_m(rt.s, i))
         _drop_timers()
+        _stop_all_notify()
         if saved_affinity is not None:
             os.sched_setaffinity(0, saved_affinity)
         _set_rt(None)
@@ -1103,6 +1164,8 @@ cdef Task _new_task(Runtime rt, M m, object fn, tuple args, dict kwargs, object 
     # in a garbage cycle, and a trivial task then never costs the cycle collector anything.
     t.untrack()
     gr_g_init(m.cm if m is not None else NULL, &t.g, <void *>t)
+    if GR_TRACING():
+        _trace_created(t)
     Py_INCREF(t)  # the runtime's reference, dropped by _finish
     return t
 
@@ -1270,3 +1333,5 @@ include "_scope.pxi"
 include "_offload.pxi"
 include "_netpoll.pxi"
 include "_future.pxi"
+include "_api.pxi"
+include "_trace.pxi"

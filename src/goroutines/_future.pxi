@@ -3,11 +3,12 @@
 # shared background event loop for a task.
 #
 # Every such wait goes through a done callback: whoever completes the future runs it, takes
-# the outcome there (where result() cannot block: the future is done) and counts a latch
+# the outcome there (where result() does not block: the future is done) and counts a latch
 # down, which readies the parked task exactly as Event.set() does from any thread. So the
 # task holds no M and no thread while it waits, however many wait at once. An asyncio
 # future's callbacks must be added on its loop's thread: that is done through
-# call_soon_threadsafe, and it runs them there.
+# call_soon_threadsafe, and it runs them there. A finished Dask future's value is still on
+# a worker: its callback hands it to a gatherer instead (_DaskBatch in _interop.py).
 import inspect
 import threading
 
@@ -182,6 +183,18 @@ def _new_loop():
 
 
 def _aio_thread(box, ready):
+    # The runtime's own thread, as the offload threads are: it wakes only tasks waiting in
+    # aio(), which the deadlock check counts already; as an outside thread it would put
+    # off every later deadlock report for as long as the process lives.
+    me = threading.get_ident()
+    _offload_idents.add(me)
+    try:
+        _aio_loop_body(box, ready)
+    finally:
+        _offload_idents.discard(me)
+
+
+def _aio_loop_body(box, ready):
     import asyncio
     loop = None
     try:

@@ -62,11 +62,15 @@ class _Background:
         self.thread: threading.Thread | None = None
 
     def acquire(self, procs: int | None, start: bool = True) -> bool:
-        """Take a use of the background runtime, starting it if need be (else, False when
-        it is not running)."""
+        """Take a use of the background runtime, starting it if need be. With start=False,
+        only if it is ours (running, or ending: then a new one starts); else False."""
         with self.lock:
             if self.users == 0:
-                if not start:
+                if self.thread is not None and not self.thread.is_alive():
+                    self.thread = None
+                # A background runtime still ending is the running one: only a new one
+                # takes calls (else, with no thread, the running runtime is someone else's).
+                if not start and self.thread is None:
                     return False
                 self._start(procs)
             elif procs is not None and procs != self.procs:

@@ -21,11 +21,14 @@ _offload_idents = set()
 cdef class _Call:
     cdef object fn, args, kwargs, result, exc
     cdef gr_latch done   # 1 until the call has returned: the task waits on it
+    cdef uint64_t gid    # the calling task's id (the trace names the call after it)
 
     def __cinit__(self):
         gr_latch_init(&self.done, 1)
 
     def run(self):
+        cdef uint64_t gid = self.gid
+        GR_TRACE(GR_TEV_OFFLOAD_RUN, gid, 0, 0)
         try:
             self.result = self.fn(*self.args, **self.kwargs)
         except BaseException as e:
@@ -34,6 +37,7 @@ cdef class _Call:
         cdef int w = gr_wake_begin()
         gr_latch_add(&self.done, -1)
         gr_wake_end(w)
+        GR_TRACE(GR_TEV_OFFLOAD_DONE, gid, 0, 0)  # after the wake, which it made
 
 
 class _Pool:
@@ -144,6 +148,8 @@ def blocking(fn, *args, **kwargs):
                 _pool = _Pool(_max_blocking())
     cdef _Call call = _Call()
     call.fn, call.args, call.kwargs = fn, args, kwargs
+    call.gid = t.g.id
+    GR_TRACE(GR_TEV_OFFLOAD, t.g.id, 0, 0)
     cdef gr_waitop op
     _op(&op, GR_OP_LATCH, &call.done)
     # The call cannot be interrupted: a cancel() waits for it, and is delivered after; so

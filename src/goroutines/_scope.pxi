@@ -235,7 +235,7 @@ cdef int64_t _scope_state(Task t) except -3:
 
 cdef CancelScope _scope_after(object seconds, bint raises, str what):
     cdef CancelScope s = CancelScope.__new__(CancelScope)
-    cdef double dt = _seconds(seconds, what)
+    cdef double dt = _FOREVER_S if seconds is None else _seconds(seconds, what)
     gr_scope_set_deadline(&s.s, GR_DEADLINE_NEVER if dt >= _FOREVER_S
                           else max(1, gr_nanotime() + <int64_t>(dt * 1e9)))
     s.raises = raises
@@ -252,6 +252,7 @@ cdef CancelScope _scope_at(object deadline, bint raises):
 def timeout(seconds) -> CancelScope:
     """A cancel scope that ends its block ``seconds`` from now and raises TimeoutError
     when it did, as ``asyncio.timeout``. Whatever the block waits on is interrupted.
+    ``None`` sets no deadline (``scope.deadline`` can set one later).
 
     Example::
 
@@ -262,7 +263,7 @@ def timeout(seconds) -> CancelScope:
 
 
 def timeout_at(deadline) -> CancelScope:
-    """timeout() with an absolute ``time.monotonic()`` deadline.
+    """timeout() with an absolute ``time.monotonic()`` deadline (None: none).
 
     Example::
 
@@ -274,7 +275,8 @@ def timeout_at(deadline) -> CancelScope:
 
 def move_on_after(seconds) -> CancelScope:
     """A cancel scope that ends its block ``seconds`` from now without raising; its
-    ``cancelled_caught`` tells whether it did, as trio's move_on_after.
+    ``cancelled_caught`` tells whether it did, as trio's move_on_after. ``None`` sets no
+    deadline.
 
     Example::
 
@@ -287,7 +289,7 @@ def move_on_after(seconds) -> CancelScope:
 
 
 def move_on_at(deadline) -> CancelScope:
-    """move_on_after() with an absolute ``time.monotonic()`` deadline.
+    """move_on_after() with an absolute ``time.monotonic()`` deadline (None: none).
 
     Example::
 
