@@ -281,10 +281,18 @@ def test_cancel_from_a_foreign_thread(grun):
 
 
 def test_cancel_is_idempotent_until_done(grun):
+    def call(started, release):
+        started.set()
+        release.wait()
+
     def main():
-        t = gr.go(gr.sleep, 1000)
-        gr.sleep(0)
+        # The task is inside blocking(), which defers a cancel until the call returns: it
+        # cannot finish between the two cancels (at procs=2 without the GIL it did).
+        started, release = gr.Event(), threading.Event()
+        t = gr.go(gr.blocking, call, started, release)
+        started.wait()
         first, second = t.cancel(), t.cancel()
+        release.set()
         with pytest.raises(gr.Cancelled):
             t.join()
         return first, second, t.cancel()

@@ -27,6 +27,9 @@ _TIME_T_MAX = 2**63 - 1  # CPython keeps timeouts as int64 nanoseconds (_PyTime_
 # Its error past that, naming the type as the running CPython does.
 _TOO_LARGE = "timestamp too large to convert to C " + (
     "PyTime_t" if sys.version_info >= (3, 13) else "_PyTime_t")
+# A float past it: 3.11 gave that its own message; 3.10 says the same as for an int.
+_FLOAT_TOO_LARGE = (
+    "timestamp out of range for platform time_t" if sys.version_info >= (3, 11) else _TOO_LARGE)
 
 # The stdlib socket names goroutines.socket replaces; each is patched when goroutines.socket
 # defines its own (not the stdlib's object re-exported).
@@ -70,7 +73,7 @@ def _to_ns(value: Any, unit_ns: int, typeerror: str | None) -> int:
             raise ValueError("Invalid value NaN (not a number)")
         ns = value * unit_ns
         if not -_TIME_T_MAX <= ns <= _TIME_T_MAX:
-            raise OverflowError("timestamp out of range for platform time_t")
+            raise OverflowError(_FLOAT_TOO_LARGE)
         return math.ceil(ns) if ns >= 0 else math.floor(ns)  # _PyTime_ROUND_TIMEOUT
     try:
         n = operator.index(value)
