@@ -15,6 +15,8 @@ cdef class Task:
     cdef bint retrieved
     cdef str _name             # set at finish only when needed (a failure to report)
     cdef int64_t abandon_at    # shutdown: when it is abandoned if still running (0: unset)
+    cdef object spawn_code     # the code object that called go() (its line: _observe.pxi)
+    cdef int spawn_lasti
 
     cdef void untrack(self) noexcept
     cdef _require_done(self, str what)
@@ -31,6 +33,7 @@ cdef class Runtime:
     cdef set m_idents         # thread ids of the Ms that have entered Python
     cdef bint deadlock_armed  # a deadlock verdict found no outside thread (on_deadlock)
     cdef uint64_t deadlock_ran  # ... when this many tasks had run
+    cdef object obs           # the run's helper threads and dump signal (_observe.pxi)
 
     cdef void abort(self, exc) noexcept
     cdef void on_deadlock(self) noexcept

@@ -822,8 +822,9 @@ class TaskGroup:
             self._state = _TG_OPEN
         return self
 
-    def go(self, fn, *args, **kwargs) -> Task:
-        """Start ``fn(*args, **kwargs)`` as a task of the group and return its Task."""
+    def go(self, fn, *args, name=None, **kwargs) -> Task:
+        """Start ``fn(*args, **kwargs)`` as a task of the group and return its Task;
+        ``name`` as for go()."""
         _check_fn(fn, "TaskGroup.go")
         with self._lock:
             if self._state == _TG_NEW:
@@ -831,7 +832,7 @@ class TaskGroup:
                                    "use it inside 'with TaskGroup() as tg:'")
             if self._state == _TG_DONE:
                 raise RuntimeError("TaskGroup.go() after the group's block has ended")
-            t = go(self._run, fn, args, kwargs)
+            t = go(self._run, fn, args, kwargs, name=_fn_name(fn) if name is None else name)
             self._tasks.append(t)
             cancelling = self._cancelling
         if cancelling:
