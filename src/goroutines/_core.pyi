@@ -7,8 +7,9 @@
 # instances have a C layout). Arguments taken by __cinit__ are typed on __new__, since the
 # runtime __init__ is object's.
 from collections.abc import Callable
+from traceback import StackSummary
 from types import GenericAlias, TracebackType
-from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeAlias, final, overload
+from typing import IO, Any, Generic, Literal, ParamSpec, Protocol, TypeAlias, final, overload
 
 from typing_extensions import Self, TypeVar, disjoint_base
 
@@ -46,7 +47,7 @@ class M:
 class Runtime: ...
 
 # A ParamSpec's *args and **kwargs admit no keyword-only parameter between them: the
-# arguments of main are checked unless procs or affinity is given.
+# arguments of main are checked unless procs, affinity or watchdog is given.
 @overload
 def run(main: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R: ...
 @overload
@@ -55,6 +56,7 @@ def run(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails o
     *args: Any,
     procs: int | None,
     affinity: Literal["cpu", "node"] | None = None,
+    watchdog: float | None = None,
     **kwargs: Any,
 ) -> _R: ...
 @overload
@@ -63,9 +65,25 @@ def run(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails o
     *args: Any,
     procs: int | None = None,
     affinity: Literal["cpu", "node"] | None,
+    watchdog: float | None = None,
     **kwargs: Any,
 ) -> _R: ...
+@overload
+def run(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails on watchdog
+    main: Callable[..., _R],
+    *args: Any,
+    procs: int | None = None,
+    affinity: Literal["cpu", "node"] | None = None,
+    watchdog: float | None,
+    **kwargs: Any,
+) -> _R: ...
+# The same for go()'s name: fn's arguments are checked unless a name is given.
+@overload
 def go(fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> Task[_R]: ...
+@overload
+def go(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails on name
+    fn: Callable[..., _R], *args: Any, name: str | None, **kwargs: Any
+) -> Task[_R]: ...
 def gosched() -> None: ...
 def sleep(seconds: float) -> None: ...
 def current() -> Task[Any] | None: ...
@@ -177,7 +195,12 @@ class TaskGroup:
         ev: BaseException | None,
         tb: TracebackType | None,
     ) -> bool: ...
+    @overload
     def go(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> Task[_R]: ...
+    @overload
+    def go(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails on name
+        self, fn: Callable[..., _R], *args: Any, name: str | None, **kwargs: Any
+    ) -> Task[_R]: ...
 
 # _timer.pxi: after, Timer, Ticker, after_func
 
@@ -242,3 +265,50 @@ class _PollFd:
     def wait_writable(self, timeout: float | None = None) -> None: ...
     def close(self) -> None: ...
     tcp: bool
+
+# _observe.pxi: seeing the tasks (tasks(), dump()), the watchdog's warning
+class HogWarning(RuntimeWarning):
+    task_id: int
+    task_name: str
+    held: float
+    m: int
+    stack: StackSummary | None
+    def __init__(
+        self,
+        message: str,
+        task_id: int = 0,
+        task_name: str = "",
+        held: float = 0.0,
+        m: int = 0,
+        stack: StackSummary | None = None,
+    ) -> None: ...
+
+class TaskInfo:
+    task: Task[Any]
+    id: int
+    name: str
+    state: Literal["running", "runnable", "parked", "done"]
+    wait_reason: str | None
+    m: int | None
+    seconds: float
+    spawned_at: tuple[str, int] | None
+    stack: StackSummary | None
+    def __init__(
+        self,
+        task: Task[Any],
+        id: int,
+        name: str,
+        state: Literal["running", "runnable", "parked", "done"],
+        wait_reason: str | None,
+        m: int | None,
+        seconds: float,
+        spawned_at: tuple[str, int] | None,
+        stack: StackSummary | None,
+    ) -> None: ...
+    @property
+    def p(self) -> int | None: ...
+    @property
+    def waiting_at(self) -> tuple[str, int] | None: ...
+
+def tasks() -> list[TaskInfo]: ...
+def dump(file: IO[str] | None = None) -> None: ...

@@ -115,8 +115,10 @@ class HogWarning(RuntimeWarning):
 
     Example::
 
+        import warnings
         with warnings.catch_warnings(record=True) as seen:
-            gr.run(main, watchdog=0.1)
+            gr.run(gr.gosched, watchdog=0.1)
+        hogs = [w for w in seen if issubclass(w.category, gr.HogWarning)]
     """
 
     def __init__(self, message, task_id=0, task_name="", held=0.0, m=0, stack=None):
