@@ -654,7 +654,12 @@ cdef class Event:
     Example::
 
         ready = gr.Event()
-        gr.go(lambda: (setup(), ready.set()))
+
+        def prepare():
+            setup()
+            ready.set()
+
+        gr.go(prepare)
         ready.wait()
     """
     cdef gr_latch l
