@@ -108,7 +108,8 @@ def blocked_on(ch):
     ch.recv()
 
 
-def test_tasks_lists_every_live_task(grun):
+def test_tasks_lists_every_live_task(grun, monkeypatch):
+    monkeypatch.setenv("GOROUTINES_SPAWN_SITES", "1")
     def main():
         ch = gr.Chan()
         line = here() + 1
@@ -225,6 +226,25 @@ def test_tasks_of_many_tasks_counts_each_once(grun):
     assert len(ids) == len(set(ids)) == n + 1
 
 
+def test_spawn_sites_are_off_by_default(grun, monkeypatch):
+    monkeypatch.delenv("GOROUTINES_SPAWN_SITES", raising=False)
+
+    def main():
+        t = gr.go(gr.sleep, 60)
+        info = next(i for i in gr.tasks() if i.id == t.id)
+        t.cancel()
+        return info.spawned_at
+
+    assert grun(main) is None
+
+
+@pytest.mark.parametrize("value", ["yes", "2", "true"])
+def test_bad_spawn_sites_env(monkeypatch, value):
+    monkeypatch.setenv("GOROUTINES_SPAWN_SITES", value)
+    with pytest.raises(ValueError, match="GOROUTINES_SPAWN_SITES must be 0 or 1"):
+        gr.run(int)
+
+
 def test_tasks_and_dump_outside_run():
     for fn in (gr.tasks, gr.dump):
         with pytest.raises(RuntimeError, match=r"must be called under goroutines.run\(\)"):
@@ -234,7 +254,8 @@ def test_tasks_and_dump_outside_run():
 # ---- dump() --------------------------------------------------------------------------------
 
 
-def test_dump_groups_identical_stacks(grun):
+def test_dump_groups_identical_stacks(grun, monkeypatch):
+    monkeypatch.setenv("GOROUTINES_SPAWN_SITES", "1")
     def main():
         ch = gr.Chan()
         for _ in range(4):

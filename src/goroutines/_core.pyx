@@ -896,7 +896,8 @@ def run(main, *args, procs=None, affinity=None, watchdog=None, **kwargs):
     ``watchdog`` (seconds; default the GOROUTINES_WATCHDOG environment variable, else off)
     reports with a HogWarning each time a task holds its M longer than that without
     yielding. GOROUTINES_SCHEDTRACE (milliseconds) prints a line of scheduler state that
-    often, and GOROUTINES_DUMP_SIGNAL (such as SIGUSR1) makes that signal print dump().
+    often, GOROUTINES_DUMP_SIGNAL (such as SIGUSR1) makes that signal print dump(), and
+    GOROUTINES_SPAWN_SITES=1 has go() record where each task was started (for dump()).
 
     Example::
 
@@ -910,6 +911,7 @@ def run(main, *args, procs=None, affinity=None, watchdog=None, **kwargs):
     cdef double wd = _resolve_watchdog(watchdog)
     cdef double sched_period = _resolve_schedtrace()
     dump_signal = _resolve_dump_signal()
+    _resolve_spawn_sites()
     cdef _Observers obs = _Observers()
     # Only affinity needs the topology: a plain run never reads sysfs.
     places = placement(affinity, n) if affinity is not None else [(0, None)] * n
