@@ -548,8 +548,12 @@ cdef class _Observers:
             try:
                 m = self.rt.ms[hog.p]
                 frame = sys._current_frames().get(m.ident)
+                # Without the GIL the M runs on while its frames are read: only the innermost
+                # one, which a hog keeps, is taken there (a deeper walk could follow f_back
+                # into frames being popped).
                 stack = traceback.StackSummary.extract(
-                    traceback.walk_stack(frame), limit=_STACK_LIMIT) if frame is not None else None
+                    traceback.walk_stack(frame), limit=_STACK_LIMIT if _gil_enabled() else 1
+                ) if frame is not None else None
                 if stack is not None:
                     stack.reverse()
                 # The frames are the task's only if it still runs: it may have yielded.
