@@ -7,7 +7,7 @@ that holds the thread, so every other task of that processor waits meanwhile.
     python examples/debug_stutter.py          # the watchdog points at the time.sleep line
     python examples/debug_stutter.py --fixed  # the same with gr.blocking(time.sleep, ...)
 
-It runs with ``watchdog=0.05``: any task holding its M 50 ms without yielding is reported
+It runs with ``watchdog=0.1``: any task holding its M 100 ms without yielding is reported
 by a HogWarning, with the task's name and where it was. At the end it prints the worst
 lateness the service saw.
 """
@@ -47,4 +47,4 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fixed", action="store_true", help="offload the blocking call")
     args = ap.parse_args()
-    gr.run(main, args.fixed, procs=1, watchdog=0.05)
+    gr.run(main, args.fixed, procs=1, watchdog=0.1)

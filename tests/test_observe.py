@@ -82,7 +82,7 @@ def test_taskgroup_go_takes_a_name(grun):
     assert grun(main) == ("napper", "abs")
 
 
-def test_repr_states(grun):
+def test_repr_states():
     def main():
         ch = gr.Chan()
         parked = gr.go(ch.recv, name="waiter")
@@ -94,7 +94,8 @@ def test_repr_states(grun):
         parked.join()
         return states + (repr(parked),)
 
-    before, parked, running, done = grun(main)
+    # procs=1: on two, the other M could run "fresh" before its repr is taken.
+    before, parked, running, done = gr.run(main, procs=1)
     assert before.endswith(" fresh pending>")  # runnable, never run
     assert parked.endswith(" waiter parked on chan receive>")
     assert running.endswith(" running>")

@@ -18,6 +18,9 @@ import goroutines as gr
 # miss one however loaded the machine is (no timing is asserted, only that it reported).
 THRESHOLD = 0.02
 HOG = 20 * THRESHOLD
+# Tests that expect no report use a threshold no OS descheduling of a busy M reaches even
+# on a loaded machine: a report there would be a false alarm, not a hog.
+QUIET = 0.25
 
 
 def spin(seconds):
@@ -84,13 +87,13 @@ def test_tasks_that_park_are_not_reported(procs):
                 pass
 
         gr.go(peer)
-        end = time.monotonic() + HOG
+        end = time.monotonic() + 2 * QUIET
         while time.monotonic() < end:
             ch.send(1)  # parks or hands off: the M switches tasks all the time
         ch.close()
-        gr.sleep(HOG)  # idle Ms are not hogs either
+        gr.sleep(2 * QUIET)  # idle Ms are not hogs either
 
-    _, hogs = run_catching(main, procs=procs, watchdog=THRESHOLD)
+    _, hogs = run_catching(main, procs=procs, watchdog=QUIET)
     assert hogs == []
 
 
