@@ -108,7 +108,7 @@ struct gr_g {
     gr_waiter waiter;          /* this G's place in the wait queue it is parked on */
     gr_g *started_next, *started_prev; /* owner M's list of started, unfinished Gs */
     /* observe.h: the live list it is on (guarded by that list's lock), when it last
-     * changed state (coarse clock; any thread reads it), and the fine times of a sampled
+     * parked (coarse clock; any thread reads it), and the fine times of a sampled
      * wait (written by its owner and the waker that readies it, read by the M that runs
      * it next: the hand-off orders them). */
     gr_g *live_next, *live_prev;

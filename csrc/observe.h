@@ -10,16 +10,18 @@
  * takes one P's lock at a time, so it costs the scheduler nothing but that P's spawns and
  * finishes for the length of the walk; the lock is uncontended otherwise (~10 ns a spawn).
  *
- * Timestamps. Each G keeps when it last changed state (`since`, read by snapshots, so an
- * atomic), from CLOCK_MONOTONIC_COARSE: about 3 ns a read against 22 ns for the fine clock,
- * and its resolution (a few ms) is plenty for "parked for 2.5 s". The histograms need the
- * fine clock, so, as Go does for /sched/latencies (gTrackingPeriod), only one wait in
- * GR_OBS_SAMPLE of each G is timed finely: park, ready, run. A sample is decided by the G's
- * owner in gr_g_prepare_wait (before any waker can see the G) or at spawn (by its id).
+ * Timestamps. Each G keeps when it last parked (`since`, read by snapshots, so an atomic),
+ * from CLOCK_MONOTONIC_COARSE: about 3 ns a read against 22 ns for the fine clock, and its
+ * resolution (a few ms) is plenty for "parked for 2.5 s". Only the park is stamped, as in
+ * Go's dump, which shows how long a goroutine has waited: a stamp at every ready and run
+ * too cost ping-pong 2% more. The histograms need the fine clock, so, as Go does for
+ * /sched/latencies (gTrackingPeriod), only one wait in GR_OBS_SAMPLE of each G is timed
+ * finely: park, ready, run. A sample is decided by the G's owner in gr_g_prepare_wait
+ * (before any waker can see the G) or at spawn (by its id).
  *
- * The watchdog's view. Each P publishes the id of the G its M runs (0 between tasks) and
- * when it started running it: single writer, relaxed stores; the watchdog (watchdog.c)
- * reads them from its own thread and needs no more than a recent value.
+ * The watchdog's view. Each P publishes the id of the G its M runs (0 between tasks) and a
+ * count of its runs: single writer; the watchdog (watchdog.c) times how long the count
+ * stays the same from its own thread, so the Ms read no clock for it.
  *
  * Histogram counters have a single writer, the P's own M (stats.h's rule), except the
  * ready half of a sample, which rides in the G to the M that runs it.
@@ -40,7 +42,7 @@
 /* Wait reasons timed separately: the Python layer's PARK_* codes (_core.pxd) are below. */
 #define GR_OBS_REASONS 16
 /* One wait in this many is timed finely (a power of two). */
-#define GR_OBS_SAMPLE 8
+#define GR_OBS_SAMPLE 16
 
 typedef struct gr_hist {
     _Atomic uint64_t count[GR_HIST_BUCKETS];
@@ -58,12 +60,10 @@ typedef struct gr_pobs {
     gr_live live;
     gr_hist latency;                 /* ready -> running (sampled) */
     gr_hist wait[GR_OBS_REASONS];    /* parked -> ready, per park reason (sampled) */
-    /* The G this P's M runs, 0 between tasks, and since when (coarse clock). Written by
-     * the M, relaxed; read by the watchdog, relaxed (it only needs a recent value). */
+    /* The G this P's M runs, 0 between tasks. Written by the M; read by the watchdog. */
     _Atomic uint64_t curgid;
-    _Atomic int64_t run_since;
-    /* Twice the runs so far, odd while run_since and curgid change (gr_obs_running): a
-     * watchdog incident is one value of it. */
+    /* Twice the runs so far, odd while curgid changes (gr_obs_running): a watchdog
+     * incident is one value of it. */
     _Atomic uint64_t runs;
 } gr_pobs;
 
@@ -134,7 +134,6 @@ static inline void gr_live_remove(gr_g *g)
 /* g became runnable (spawned, readied, yielded), on whichever thread did it. */
 static inline void gr_obs_runnable(gr_g *g)
 {
-    atomic_store_explicit(&g->since, gr_coarsetime(), memory_order_relaxed);
     if (g->sampled)
         g->ready_ns = gr_nanotime();
 }
@@ -159,15 +158,12 @@ static inline void gr_obs_waiting(gr_g *g)
 /* The M of p is about to run g. */
 static inline void gr_obs_running(gr_pobs *o, gr_g *g)
 {
-    int64_t now = gr_coarsetime();
-    atomic_store_explicit(&g->since, now, memory_order_relaxed);
-    /* A sequence lock for the watchdog (watchdog.c, look): runs is odd while the pair
+    /* A sequence lock for the watchdog (watchdog.c, look): runs is odd while curgid
      * changes. The release fence pairs with the reader's acquire fence, the final release
      * store with its acquire load. Single writer: a load and a store, no locked RMW. */
     uint64_t runs = atomic_load_explicit(&o->runs, memory_order_relaxed);
     atomic_store_explicit(&o->runs, runs + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&o->run_since, now, memory_order_relaxed);
     atomic_store_explicit(&o->curgid, g->id, memory_order_relaxed);
     atomic_store_explicit(&o->runs, runs + 2, memory_order_release);
     if (g->sampled) {

@@ -12,8 +12,13 @@ gr_watchdog *gr_watchdog_new(gr_sched *s, int64_t threshold_ns)
     gr_watchdog *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
+    w->seen = calloc((size_t)s->nprocs, sizeof(uint64_t));
+    w->seen_at = calloc((size_t)s->nprocs, sizeof(int64_t));
     w->reported = calloc((size_t)s->nprocs, sizeof(uint64_t));
-    if (!w->reported) {
+    if (!w->seen || !w->seen_at || !w->reported) {
+        free(w->seen);
+        free(w->seen_at);
+        free(w->reported);
         free(w);
         return NULL;
     }
@@ -37,6 +42,8 @@ void gr_watchdog_free(gr_watchdog *w)
         return;
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
+    free(w->seen);
+    free(w->seen_at);
     free(w->reported);
     free(w);
 }
@@ -49,11 +56,13 @@ void gr_watchdog_stop(gr_watchdog *w)
     pthread_mutex_unlock(&w->mu);
 }
 
-/* One look at every P: 1 and *out if one's M has run the same G past the threshold. */
+/* One look at every P: 1 and *out if one's M has run the same G past the threshold. A
+ * run is timed from the first look that saw it, so a hog is reported between one and
+ * 1.25 thresholds after it began, and held_ns is at most a look period short. */
 static int look(gr_watchdog *w, gr_hog *out)
 {
     gr_sched *s = w->s;
-    int64_t now = gr_coarsetime();
+    int64_t now = gr_nanotime();
     for (int i = 0; i < s->nprocs; i++) {
         gr_pobs *o = &s->ps[i].stats.obs;
         /* The read side of gr_obs_running's sequence lock: acquire pairs with its final
@@ -61,15 +70,20 @@ static int look(gr_watchdog *w, gr_hog *out)
          * a change (odd, or runs moved) is discarded, and the next one sees it. */
         uint64_t runs = atomic_load_explicit(&o->runs, memory_order_acquire);
         uint64_t gid = atomic_load_explicit(&o->curgid, memory_order_relaxed);
-        int64_t since = atomic_load_explicit(&o->run_since, memory_order_relaxed);
         atomic_thread_fence(memory_order_acquire);
-        if ((runs & 1) || atomic_load_explicit(&o->runs, memory_order_relaxed) != runs ||
-            gid == 0 || runs == w->reported[i] || now - since < w->threshold_ns)
+        if ((runs & 1) || atomic_load_explicit(&o->runs, memory_order_relaxed) != runs)
+            continue;
+        if (runs != w->seen[i]) {
+            w->seen[i] = runs;
+            w->seen_at[i] = now;
+            continue;
+        }
+        if (gid == 0 || runs == w->reported[i] || now - w->seen_at[i] < w->threshold_ns)
             continue;
         w->reported[i] = runs;
         out->p = i;
         out->gid = gid;
-        out->held_ns = now - since;
+        out->held_ns = now - w->seen_at[i];
         return 1;
     }
     return 0;

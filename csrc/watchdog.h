@@ -5,8 +5,8 @@
  * socket call, or loops in pure Python stalls every other task of its P until it returns
  * (guide rule 5: report it, never starve silently). The watchdog is gevent's monitor thread
  * and asyncio's slow-callback warning: a thread outside the runtime that looks, every
- * quarter of the threshold, at what each P's M runs (observe.h: the G's id and since when)
- * and reports each (run, G) that has lasted longer than the threshold, once.
+ * quarter of the threshold, at what each P's M runs (observe.h: the G's id and a count of
+ * runs) and reports each run that it has seen last longer than the threshold, once.
  *
  * It reads only relaxed per-P values the Ms publish anyway, so having it on costs the Ms
  * nothing; the look itself runs without the GIL (gr_watchdog_next), and the Python layer
@@ -26,7 +26,11 @@ typedef struct gr_watchdog {
     pthread_mutex_t mu;
     pthread_cond_t cv;  /* signalled by gr_watchdog_stop */
     int stopped;        /* guarded by mu */
-    uint64_t *reported; /* per P: the run count of its last reported incident (watcher only) */
+    /* Per P, the watcher's own: the run count it last saw and since when (its clock), and
+     * that of the last incident it reported. */
+    uint64_t *seen;
+    int64_t *seen_at;
+    uint64_t *reported;
 } gr_watchdog;
 
 /* An incident: P p's M has run G gid for held_ns. */

@@ -290,7 +290,7 @@ class TaskInfo:
     state: Literal["running", "runnable", "parked", "done"]
     wait_reason: str | None
     m: int | None
-    seconds: float
+    seconds: float | None
     spawned_at: tuple[str, int] | None
     stack: StackSummary | None
     def __init__(
@@ -301,7 +301,7 @@ class TaskInfo:
         state: Literal["running", "runnable", "parked", "done"],
         wait_reason: str | None,
         m: int | None,
-        seconds: float,
+        seconds: float | None,
         spawned_at: tuple[str, int] | None,
         stack: StackSummary | None,
     ) -> None: ...

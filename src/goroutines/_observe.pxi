@@ -133,11 +133,10 @@ class HogWarning(RuntimeWarning):
 class TaskInfo:
     """One task in a snapshot taken by ``tasks()``.
 
-    ``state`` is "running", "runnable", "parked" or "done" (it finished after the
-    snapshot began). ``wait_reason`` says what a parked task waits on ("chan receive",
-    "sleep", "join", ...), else None. ``m`` is the M (and P: each M owns one) the task is
-    pinned to, None before it first runs. ``seconds`` is how long it has been in its state
-    (to a few milliseconds). ``spawned_at`` is ``(filename, line)`` of the go() call when
+    ``state`` is "running", "runnable" or "parked". ``wait_reason`` says what a
+    parked task waits on ("chan receive", "sleep", "join", ...), else None. ``m`` is the M
+    (and P: each M owns one) the task is pinned to, None before it first runs. ``seconds``
+    is how long a parked task has been parked (to a few milliseconds), None for the others. ``spawned_at`` is ``(filename, line)`` of the go() call when
     the GOROUTINES_SPAWN_SITES=1 environment variable was set at run(), else None (and None
     when no Python code called go()). ``stack`` is a ``traceback.StackSummary``, innermost frame
     last: empty for a task that has not run yet, None where it cannot be read safely (a
@@ -181,7 +180,9 @@ class TaskInfo:
 
     def __repr__(self):
         what = f"{self.state} on {self.wait_reason}" if self.wait_reason else self.state
-        return f"<TaskInfo {self.id} {self.name} {what} {self.seconds:.3f}s>"
+        if self.seconds is not None:
+            what += f" {self.seconds:.3f}s"
+        return f"<TaskInfo {self.id} {self.name} {what}>"
 
 
 # GOROUTINES_SPAWN_SITES=1 (read by run()): go() records where it was called. Off by
@@ -321,7 +322,7 @@ cdef list _task_infos(Runtime rt, bint quiescent):
             t, t.g.id, t.name, _STATES[state],
             _PARK_REASONS[reason] if state == GR_G_WAITING and reason < len(_PARK_REASONS) and reason else None,
             mid if mid >= 0 else None,
-            max(0, now - gr_g_since(&t.g)) / 1e9,
+            max(0, now - gr_g_since(&t.g)) / 1e9 if state == GR_G_WAITING else None,
             _spawn_site(t),
             _stack_of(rt, t, state, quiescent, frames)))
     out.sort(key=lambda info: info.id)
@@ -361,17 +362,19 @@ cdef str _format_dump(list infos, str title):
     for key, members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0].id)):
         first = members[0]
         what = f"{first.state} on {first.wait_reason}" if first.wait_reason else first.state
-        lo = min(i.seconds for i in members)
-        hi = max(i.seconds for i in members)
-        span = _fmt_seconds(hi) if len(members) == 1 or hi - lo < 0.5 else \
-            f"{_fmt_seconds(lo)} to {_fmt_seconds(hi)}"
+        span = ""
+        if first.seconds is not None:
+            lo = min(i.seconds for i in members)
+            hi = max(i.seconds for i in members)
+            span = ", " + (_fmt_seconds(hi) if len(members) == 1 or hi - lo < 0.5 else
+                           f"{_fmt_seconds(lo)} to {_fmt_seconds(hi)}")
         where = f", M{first.m}" if first.m is not None and len({i.m for i in members}) == 1 else ""
         if len(members) == 1:
-            lines.append(f"\ntask {first.id} [{what}, {span}{where}]: {first.name}")
+            lines.append(f"\ntask {first.id} [{what}{span}{where}]: {first.name}")
         else:
             ids = " ".join(str(i.id) for i in members[:20])
             more = f" (+{len(members) - 20} more)" if len(members) > 20 else ""
-            lines.append(f"\n{len(members)} tasks [{what}, {span}{where}]: {first.name}"
+            lines.append(f"\n{len(members)} tasks [{what}{span}{where}]: {first.name}"
                          f"\n  ids: {ids}{more}")
         if first.stack is None:
             lines.append("  (stack not readable from here on a free-threaded build)")

@@ -89,13 +89,13 @@ class GoroutinesCollector(Collector):
             yield c
         yield _histogram(
             "goroutines_sched_latency_seconds",
-            "Time from ready to running, sampled one wait in 8.",
+            "Time from ready to running, sampled one wait in 16.",
             "p",
             {str(i): p["latency"] for i, p in enumerate(per)},
         )
         yield _histogram(
             "goroutines_wait_seconds",
-            "Time parked tasks waited, per wait reason, sampled one wait in 8.",
+            "Time parked tasks waited, per wait reason, sampled one wait in 16.",
             "reason",
             st["wait"],
         )
