@@ -110,12 +110,14 @@ struct gr_g {
     /* observe.h: the live list it is on (guarded by that list's lock), when it last
      * parked (coarse clock; any thread reads it), and the fine times of a sampled
      * wait (written by its owner and the waker that readies it, read by the M that runs
-     * it next: the hand-off orders them). */
+     * it next: the hand-off orders them; relaxed atomics, so that a harness that lets the
+     * G wait again without that hand-off, as csrc's tests do, skews a sample, no more). */
     gr_g *live_next, *live_prev;
     struct gr_live *live;
     _Atomic int64_t since;
-    int64_t park_ns, ready_ns;
-    uint32_t obs_seq, sampled;
+    _Atomic int64_t park_ns, ready_ns;
+    _Atomic uint32_t sampled;
+    uint32_t obs_seq;
 };
 
 static inline uint32_t gr_g_state(gr_g *g)

@@ -131,18 +131,22 @@ static inline void gr_live_remove(gr_g *g)
 
 /* ---- state changes -------------------------------------------------------------------- */
 
+/* Relaxed: see gr_g's comment on these fields. */
+#define GR_OBS_GET(field) atomic_load_explicit(&(field), memory_order_relaxed)
+#define GR_OBS_SET(field, v) atomic_store_explicit(&(field), (v), memory_order_relaxed)
+
 /* g became runnable (spawned, readied, yielded), on whichever thread did it. */
 static inline void gr_obs_runnable(gr_g *g)
 {
-    if (g->sampled)
-        g->ready_ns = gr_nanotime();
+    if (GR_OBS_GET(g->sampled))
+        GR_OBS_SET(g->ready_ns, gr_nanotime());
 }
 
 /* A fresh G: sampled by its id, so one spawn in GR_OBS_SAMPLE is timed to its first run. */
 static inline void gr_obs_spawned(gr_g *g)
 {
-    g->sampled = (g->id & (GR_OBS_SAMPLE - 1)) == 0;
-    g->park_ns = 0;
+    GR_OBS_SET(g->sampled, (g->id & (GR_OBS_SAMPLE - 1)) == 0);
+    GR_OBS_SET(g->park_ns, 0);
     gr_obs_runnable(g);
 }
 
@@ -151,8 +155,9 @@ static inline void gr_obs_waiting(gr_g *g)
 {
     int64_t now = gr_coarsetime();
     atomic_store_explicit(&g->since, now, memory_order_relaxed);
-    g->sampled = (++g->obs_seq & (GR_OBS_SAMPLE - 1)) == 0;
-    g->park_ns = g->sampled ? gr_nanotime() : 0;
+    uint32_t sampled = (++g->obs_seq & (GR_OBS_SAMPLE - 1)) == 0;
+    GR_OBS_SET(g->sampled, sampled);
+    GR_OBS_SET(g->park_ns, sampled ? gr_nanotime() : 0);
 }
 
 /* The M of p is about to run g. */
@@ -166,12 +171,13 @@ static inline void gr_obs_running(gr_pobs *o, gr_g *g)
     atomic_thread_fence(memory_order_release);
     atomic_store_explicit(&o->curgid, g->id, memory_order_relaxed);
     atomic_store_explicit(&o->runs, runs + 2, memory_order_release);
-    if (g->sampled) {
-        g->sampled = 0;
-        int64_t fine = gr_nanotime();
-        gr_hist_record(&o->latency, fine - g->ready_ns);
-        if (g->park_ns && g->park_reason < GR_OBS_REASONS)
-            gr_hist_record(&o->wait[g->park_reason], g->ready_ns - g->park_ns);
+    if (GR_OBS_GET(g->sampled)) {
+        GR_OBS_SET(g->sampled, 0);
+        int64_t fine = gr_nanotime(), ready = GR_OBS_GET(g->ready_ns);
+        int64_t parked = GR_OBS_GET(g->park_ns);
+        gr_hist_record(&o->latency, fine - ready);
+        if (parked && g->park_reason < GR_OBS_REASONS)
+            gr_hist_record(&o->wait[g->park_reason], ready - parked);
     }
 }
 

@@ -259,8 +259,8 @@ void gr_yield(gr_m *m, gr_g *g)
 {
     gr_g_move(g, GR_G_RUNNING, GR_G_RUNNABLE, "a G that is not running yielded");
     gr_obs_stopped(&m->p->stats.obs);
-    g->sampled = (++g->obs_seq & (GR_OBS_SAMPLE - 1)) == 0;
-    g->park_ns = 0;
+    GR_OBS_SET(g->sampled, (++g->obs_seq & (GR_OBS_SAMPLE - 1)) == 0);
+    GR_OBS_SET(g->park_ns, 0);
     gr_obs_runnable(g);
     gr_gqueue_push(&m->p->readyq, g);
 }
