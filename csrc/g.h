@@ -68,9 +68,13 @@ typedef struct gr_waitq {
  *   any but DONE -> DONE     finished, or dropped unrun (shutdown), or abandoned parked */
 enum { GR_G_NEW = 0, GR_G_RUNNABLE, GR_G_RUNNING, GR_G_WAITING, GR_G_DONE };
 enum { GR_WAKE_NONE = 0, GR_WAKE_READY, GR_WAKE_TIMEOUT, GR_WAKE_CANCEL };
-/* Set by gr_g_cancel and never cleared: a cancelled G stays cancelled (trio's rule), so
- * every later park point raises again. */
-enum { GR_G_FLAG_CANCEL = 1u };
+/* CANCEL: set by gr_g_cancel and never cleared: a cancelled G stays cancelled (trio's
+ * rule), so every later park point raises again.
+ * INTERRUPT: set by gr_g_interrupt (a cancel scope of the G's was cancelled, or its
+ * deadline moved) and cleared by the G itself at the start of each wait, before it reads
+ * its scopes: the wait ends with GR_WAIT_CANCELLED, and the Python layer decides from the
+ * scopes whether that is a cancellation or a reason to look again. */
+enum { GR_G_FLAG_CANCEL = 1u, GR_G_FLAG_INTERRUPT = 2u };
 
 /* How every begin and end call of a wait (sync.h, chan.h, wait.h) reports. */
 typedef enum gr_wait_result {

@@ -84,3 +84,24 @@ int gr_g_cancel(gr_g *g)
     gr_g_wake(g, GR_WAKE_CANCEL, 0);
     return 1;
 }
+
+int gr_g_interrupt(gr_g *g)
+{
+    if (gr_g_done(g))
+        return 0;
+    /* As gr_g_cancel: seq_cst with a fence before the claim, pairing with
+     * gr_g_prepare_wait's store of `waiting` and gr_waitop_begin's load of the flag. The
+     * interrupter wrote the scope state before this, and the G clears the flag
+     * (gr_g_interrupt_clear) before it reads that state: either the G reads the new state,
+     * or the flag is set after its clear and its wait ends at once. */
+    atomic_fetch_or_explicit(&g->flags, GR_G_FLAG_INTERRUPT, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+    gr_g_wake(g, GR_WAKE_CANCEL, 0);
+    return 1;
+}
+
+void gr_g_interrupt_clear(gr_g *self)
+{
+    /* seq_cst: pairs with gr_g_interrupt's fetch_or (see there). */
+    atomic_fetch_and_explicit(&self->flags, ~GR_G_FLAG_INTERRUPT, memory_order_seq_cst);
+}

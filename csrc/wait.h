@@ -39,4 +39,13 @@ int gr_g_join_end(gr_g *target, gr_g *self);
  * had already finished. Safe from any thread. */
 int gr_g_cancel(gr_g *g);
 
+/* Set g's interrupt flag (g.h) and wake g if it is parked in a wait, as gr_g_cancel does
+ * without making the request sticky. Returns 0 if g had already finished. Safe from any
+ * thread. */
+int gr_g_interrupt(gr_g *g);
+
+/* The G itself, before it reads the state an interrupter wrote (its scopes): clear the
+ * interrupt flag. */
+void gr_g_interrupt_clear(gr_g *self);
+
 #endif

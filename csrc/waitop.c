@@ -59,10 +59,14 @@ int gr_waitop_begin(gr_waitop *op, gr_g *self, int64_t deadline)
     int rc = begin(op, self, deadline);
     if (rc != GR_WAIT_PARK)
         unblock_timers(op, blocked);
-    /* seq_cst: pairs with gr_g_cancel's flag update and fence (see there). */
-    if (rc == GR_WAIT_PARK && op->shield != GR_SHIELD_QUIET &&
-        (atomic_load_explicit(&self->flags, memory_order_seq_cst) & GR_G_FLAG_CANCEL))
-        gr_g_wake(self, GR_WAKE_CANCEL, 0);
+    /* seq_cst: pairs with gr_g_cancel's and gr_g_interrupt's flag updates and fences (see
+     * there). A QUIET wait has seen the cancel, but not an interrupt newer than its start. */
+    if (rc == GR_WAIT_PARK) {
+        uint32_t flags = atomic_load_explicit(&self->flags, memory_order_seq_cst);
+        if ((flags & GR_G_FLAG_INTERRUPT) ||
+            (op->shield != GR_SHIELD_QUIET && (flags & GR_G_FLAG_CANCEL)))
+            gr_g_wake(self, GR_WAKE_CANCEL, 0);
+    }
     return rc;
 }
 

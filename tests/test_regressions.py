@@ -624,3 +624,21 @@ def test_a_thread_that_wakes_a_task_and_exits_is_not_taken_for_a_deadlock(procs)
         """
     )
     assert out.strip() == "3000"
+
+
+def test_deadlock_is_still_reported_once_aio_has_started_its_event_loop():
+    # aio()'s shared event loop thread lives as long as the process, and counted as a
+    # thread outside the runtime that could still wake a task: every later deadlock was
+    # put off for ever, and run() hung instead of raising Deadlock.
+    out = _run_child(
+        """
+        import asyncio
+        import goroutines as gr
+        gr.run(gr.aio, asyncio.sleep(0))
+        try:
+            gr.run(gr.Chan().recv)
+        except gr.Deadlock:
+            print("deadlock")
+        """
+    )
+    assert out.strip() == "deadlock"

@@ -1,7 +1,25 @@
 # The runtime's classes and park helpers, shared with the other extension modules.
 from libc.stdint cimport int64_t, uint64_t
 
-from goroutines._csched cimport gr_g, gr_m, gr_sched, gr_waitop, greenlet
+from goroutines._csched cimport gr_g, gr_m, gr_sched, gr_scope, gr_waitop, greenlet
+
+
+cdef class Task
+
+
+cdef class CancelScope:
+    cdef gr_scope s             # what other threads may change (scope.h)
+    cdef CancelScope parent     # the owner's enclosing scope while open
+    cdef Task owner             # the task that entered it, until the block ends
+    cdef int state
+    cdef bint raises            # timeout(): TimeoutError when its deadline cut the block short
+    cdef readonly bint cancelled_caught
+    cdef object _done           # the Chan closed on cancellation, once asked for
+    cdef object _done_timer     # the Timer that cancels at the deadline, for _done's sake
+    cdef object __weakref__
+
+    cdef int expire(self) except -1
+    cdef int interrupt_owner(self) except -1
 
 
 cdef class Task:
@@ -9,6 +27,8 @@ cdef class Task:
     cdef object fn
     cdef tuple args
     cdef dict kwargs
+    cdef object ctx            # the contextvars.Context it runs in, until it finishes
+    cdef CancelScope scope     # its innermost open cancel scope, or None
     cdef object _result
     cdef object _exc
     cdef greenlet glet         # its worker greenlet once it has parked, until it finishes
@@ -17,6 +37,9 @@ cdef class Task:
     cdef int64_t abandon_at    # shutdown: when it is abandoned if still running (0: unset)
     cdef object spawn_code     # the code object that called go() (its line: _observe.pxi)
     cdef int spawn_lasti
+    cdef object callbacks      # done hooks (_api.pxi): None, one, or a list; fired by _finish
+    cdef object done_ch        # the Chan of done_chan, made on first use
+    cdef dict locals           # gr.local() -> its attribute dict for this task (_api.pxi)
 
     cdef void untrack(self) noexcept
     cdef _require_done(self, str what)
@@ -65,6 +88,7 @@ cdef enum:
     PARK_NONE, PARK_JOIN, PARK_SLEEP, PARK_CHAN_SEND, PARK_CHAN_RECV
     PARK_SELECT, PARK_MUTEX, PARK_SEMAPHORE, PARK_WAITGROUP, PARK_EVENT
     PARK_RWMUTEX_READ, PARK_RWMUTEX_WRITE, PARK_BLOCKING, PARK_FD_READ, PARK_FD_WRITE
+    PARK_FUTURE
 
 
 cdef M _curm()
@@ -73,3 +97,4 @@ cdef int _park(M m, Task t, int reason) except -1
 cdef int _wait(M m, Task t, gr_waitop *op, int64_t deadline, int reason) except -1
 cdef int _check_cancel(M m, Task t) except -1
 cdef int64_t _deadline(object seconds, str what) except -2
+cdef Task _new_task(Runtime rt, M m, object fn, tuple args, dict kwargs, object ctx)

@@ -20,6 +20,7 @@ stays with it, and the scheduling continues on a pooled worker (or directly in t
 of the next started task). docs/design.md tells the whole story.
 """
 import atexit
+import contextvars
 import decimal
 import functools
 import inspect
@@ -32,7 +33,7 @@ import traceback
 import types
 
 cimport cython
-from cpython.ref cimport Py_INCREF, Py_DECREF
+from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyObject
 from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
@@ -142,6 +143,14 @@ cdef extern from "Python.h":
     bint PyCFunction_Check(object op)
     bint PyMethod_Check(object op)
     PyObject *PyMethod_GET_FUNCTION(object op)
+    object PyContext_CopyCurrent()
+    int PyContext_Enter(object ctx) except -1
+    int PyContext_Exit(object ctx) except -1
+    # The fields greenlet itself swaps on every switch (cpython/pystate.h, 3.10-3.14).
+    ctypedef struct _TsContext "PyThreadState":
+        PyObject *context
+        uint64_t context_ver
+    _TsContext *_tstate "PyThreadState_Get"()
 
 # Idle worker greenlets an M keeps; past this, a worker that would go idle ends instead.
 # Each holds a stack copy and, on 3.11+, an interpreter data-stack chunk.
@@ -186,7 +195,7 @@ cdef gr_ctimers _ctimers
 gr_ctimers_init(&_ctimers)
 _PARK_REASONS = ("", "join", "sleep", "chan send", "chan receive", "select", "mutex",
                  "semaphore", "waitgroup", "event", "rwmutex read", "rwmutex write",
-                 "blocking call", "fd read", "fd write")
+                 "blocking call", "fd read", "fd write", "future")
 _run_lock = threading.Lock()
 # Set in a child process forked while run() was running (see _after_fork_in_child).
 cdef bint _forked = False
@@ -259,8 +268,16 @@ cdef class Task:
     def join(self, timeout=None):
         """Wait for the task and return its result, or re-raise its exception.
 
-        Raises TimeoutError if ``timeout`` seconds pass first. Only a task may wait; a
-        finished task can be joined from anywhere.
+        Raises TimeoutError if ``timeout`` seconds pass first. A timeout does not cancel
+        the task: it keeps running, and can be joined again (or cancelled). Only a task
+        may wait; a finished task can be joined from anywhere.
+
+        Example::
+
+            try:
+                value = t.join(timeout=1.0)
+            except TimeoutError:
+                t.cancel()
         """
         if gr_g_done(&self.g):
             return self._outcome()
@@ -276,6 +293,42 @@ cdef class Task:
         if _wait(m, me, &op, deadline, PARK_JOIN) == GR_WAIT_TIMEOUT:
             raise TimeoutError(f"task {self.g.id} did not finish in time")
         return self._outcome()
+
+    @property
+    def done_chan(self) -> Chan:
+        """A channel closed when the task finishes, so that select can wait for a task
+        beside channels. Made on first use; the same channel every time.
+
+        Example::
+
+            i, _, _ = gr.select(gr.Recv(t.done_chan), gr.Recv(quit))
+        """
+        return _done_chan(self)
+
+    def add_done_callback(self, fn) -> None:
+        """Call ``fn(task)`` once the task is done (returned, raised or was cancelled).
+
+        The call is made inside the runtime, never on a foreign thread: on the M that ran
+        the task, right after it finished and outside any task, as a concurrent.futures
+        callback runs in the thread that completes the future. So ``fn`` must not wait
+        (it may start tasks, set Events, close channels, ``try_send``). If the task is
+        already done, ``fn`` is called at once when the caller is a task, or else started
+        as a new task. An exception from ``fn`` is logged on the "goroutines" logger.
+
+        Example::
+
+            t.add_done_callback(lambda done: print("finished", done.id))
+        """
+        _add_done_callback(self, fn)
+
+    def remove_done_callback(self, fn) -> int:
+        """Remove every pending ``fn`` added by add_done_callback; returns how many.
+
+        Example::
+
+            t.remove_done_callback(report)
+        """
+        return _remove_hook(self, fn)
 
     def __repr__(self):
         cdef uint32_t st = gr_g_state_of(&self.g)
@@ -521,14 +574,50 @@ cdef void _run_new(M m, Task t) noexcept:
         exc = Cancelled()
     else:
         m.cur = t
-        try:
-            if t.kwargs is None:
-                result = t.fn(*t.args)
+        # The task's context is made current on the worker greenlet, which keeps it across
+        # the task's parks (greenlet swaps the thread's context on every switch).
+        if t.ctx is None:
+            exc = _run_in_fresh_context(t)
+        else:
+            try:
+                PyContext_Enter(t.ctx)
+            except RuntimeError as e:
+                exc = RuntimeError(f"task {t.g.id} cannot run in its context: {e} (a context "
+                                   f"runs one task at a time: pass context=ctx.copy())")
             else:
-                result = t.fn(*t.args, **t.kwargs)
-        except BaseException as e:
-            exc = e
+                exc = _call_task(t)
+                PyContext_Exit(t.ctx)
+        if exc is None:
+            result = t._result
     _finish(m, t, result, exc)
+
+
+cdef object _call_task(Task t):
+    """Call the task's function: None, with its result in t._result, or its exception."""
+    try:
+        if t.kwargs is None:
+            t._result = t.fn(*t.args)
+        else:
+            t._result = t.fn(*t.args, **t.kwargs)
+    except BaseException as e:
+        return e
+    return None
+
+
+cdef object _run_in_fresh_context(Task t):
+    """_call_task with no context at all (NULL): the task's spawner had no variable set,
+    so its copy would be empty. CPython makes a context on the first ContextVar access,
+    which then is the task's own; this saves a copy and a GC object per spawn."""
+    cdef _TsContext *ts = _tstate()
+    cdef PyObject *saved = ts.context
+    ts.context = NULL
+    ts.context_ver += 1  # ContextVar.get caches by this version
+    exc = _call_task(t)  # on this thread still: a greenlet never changes thread
+    cdef PyObject *made = ts.context
+    ts.context = saved
+    ts.context_ver += 1
+    Py_XDECREF(made)
+    return exc
 
 
 cdef str _fn_name(fn):
@@ -645,12 +734,20 @@ cdef void _finish(M m, Task t, object result, object exc) noexcept:
         t.fn = None
     t.args = None
     t.kwargs = None
+    t.ctx = None
     t.glet = None
     if exc is not None and isinstance(exc, (KeyboardInterrupt, SystemExit)):
         # Not a task's own failure: the whole program was asked to stop.
         t.retrieved = True
         m.rt.abort(exc)
+    t.locals = None  # gr.local() data lives as long as the task
     gr_g_finish(m.rt.s, m.cm, &t.g)
+    # Taken once the task is done, so that a hook added meanwhile sees done() (_add_hook).
+    with cython.critical_section(t):
+        hooks = t.callbacks
+        t.callbacks = None
+    if hooks is not None:
+        _fire_hooks(t, hooks)
     if t is m.rt.main:
         gr_sched_close(m.rt.s)
     Py_DECREF(t)  # the runtime's reference, taken in go()
@@ -703,6 +800,8 @@ cdef int _wait(M m, Task t, gr_waitop *op, int64_t deadline, int reason) except 
     returns GR_WAIT_CANCELLED when a cancel woke it, once, and its caller decides."""
     if op.shield == GR_SHIELD_NONE:
         _check_cancel(m, t)
+    if t.scope is not None or gr_g_interrupted(&t.g):
+        return _wait_scoped(m, t, op, deadline, reason)
     cdef int rc = gr_waitop_begin(op, &t.g, deadline)
     if rc == GR_WAIT_PARK:
         _park(m, t, reason)
@@ -720,6 +819,49 @@ cdef int _wait(M m, Task t, gr_waitop *op, int64_t deadline, int reason) except 
     return rc
 
 
+cdef int _wait_scoped(M m, Task t, gr_waitop *op, int64_t deadline, int reason) except -1:
+    """_wait for a task in a cancel scope (_scope.pxi), or one interrupted since its last
+    wait: the scopes' earliest deadline bounds the wait, and an interrupt ends it to look
+    at them again. A cancelled scope raises Cancelled (a shielded wait returns
+    GR_WAIT_CANCELLED once and its caller decides); a QUIET wait ignores scopes, as it
+    ignores the task's own cancellation, and a shielded wait becomes QUIET once it has
+    reported either."""
+    cdef int64_t scoped, bound
+    cdef bint by_scope
+    cdef int rc
+    while True:
+        gr_g_interrupt_clear(&t.g)  # before reading the scopes: scope.h explains
+        scoped = GR_DEADLINE_NEVER
+        if op.shield != GR_SHIELD_QUIET:
+            scoped = _scope_state(t)
+            if scoped == _CHAIN_CANCELLED:
+                if op.shield == GR_SHIELD_NONE:
+                    raise Cancelled()
+                op.shield = GR_SHIELD_QUIET
+                return GR_WAIT_CANCELLED
+        by_scope = (scoped != GR_DEADLINE_NEVER and deadline != GR_DEADLINE_NOW and
+                    (deadline == GR_DEADLINE_NEVER or scoped < deadline))
+        bound = scoped if by_scope else deadline
+        rc = gr_waitop_begin(op, &t.g, bound)
+        if rc == GR_WAIT_PARK:
+            _park(m, t, reason)
+            rc = gr_waitop_end(op, &t.g)
+        if rc == GR_WAIT_NOMEM:
+            raise MemoryError()
+        if by_scope and (rc == GR_WAIT_TIMEOUT or (rc == GR_WAIT_OK and op.kind == GR_OP_SLEEP)):
+            continue  # the scope's deadline, not the wait's: the next round says so
+        if rc == GR_WAIT_CANCELLED:
+            if not _cancel_pending(m, t):
+                continue  # an interrupt: the scopes changed, or it is stale
+            if op.shield == GR_SHIELD_NONE:
+                raise Cancelled()
+            op.shield = GR_SHIELD_QUIET
+            return rc
+        if rc == GR_WAIT_TIMEOUT and op.shield == GR_SHIELD_NONE and _cancel_pending(m, t):
+            raise Cancelled()
+        return rc
+
+
 cdef inline bint _cancel_pending(M m, Task t) noexcept:
     return gr_g_cancel_requested(&t.g) or gr_sched_closing(m.rt.s)
 
@@ -729,6 +871,8 @@ cdef int _check_cancel(M m, Task t) except -1:
     every time (a cancelled task stays cancelled, as in trio). It yields first, as trio's
     checkpoints do, so a task that catches Cancelled in a loop cannot starve its M."""
     if not _cancel_pending(m, t):
+        if t.scope is not None and _scope_state(t) == _CHAIN_CANCELLED:
+            raise Cancelled()
         return 0
     if gr_sched_closing(m.rt.s):
         if t.abandon_at == 0:
@@ -917,7 +1061,9 @@ def run(main, *args, procs=None, affinity=None, watchdog=None, **kwargs):
     places = placement(affinity, n) if affinity is not None else [(0, None)] * n
     saved_affinity = os.sched_getaffinity(0) if affinity is not None else None
     if not _run_lock.acquire(blocking=False):
-        raise RuntimeError("goroutines.run() is already running (runs cannot nest)")
+        raise RuntimeError("goroutines.run() is already running (runs cannot nest, and one "
+                           "process has one run at a time: an open gr.Executor, or a "
+                           "to_async() call, keeps a background run going)")
     cdef Runtime rt
     cdef M m
     cdef int i, err
@@ -950,7 +1096,7 @@ def run(main, *args, procs=None, affinity=None, watchdog=None, **kwargs):
             rt.ms.append(m)
         _set_rt(rt)
         m = rt.ms[0]
-        rt.main = _new_task(rt, m, main, args, kwargs)
+        rt.main = _new_task(rt, m, main, args, kwargs, None)
         gr_spawn_pinned(m.cm, &rt.main.g)  # main runs on this thread: signal.signal() works
         obs.start(wd, sched_period, dump_signal)
         for i in range(1, n):
@@ -966,6 +1112,7 @@ def run(main, *args, procs=None, affinity=None, watchdog=None, **kwargs):
                 with nogil:
                     gr_m_thread_join(gr_sched_m(rt.s, i))
         _drop_timers()
+        _stop_all_notify()
         if saved_affinity is not None:
             os.sched_setaffinity(0, saved_affinity)
         _set_rt(None)
@@ -1011,11 +1158,20 @@ cdef void _drain_external(Runtime rt) noexcept:
         g = gr_sched_take_global(rt.s)
 
 
-cdef Task _new_task(Runtime rt, M m, object fn, tuple args, dict kwargs):
+cdef Task _new_task(Runtime rt, M m, object fn, tuple args, dict kwargs, object ctx):
+    """A task of fn(*args, **kwargs) run in ctx, or in a copy of the caller's context
+    (None), as asyncio's tasks are: what one task sets is not seen by the others."""
     cdef Task t = Task.__new__(Task)
     t.fn = fn
     t.args = args
     t.kwargs = kwargs if kwargs else None
+    cdef PyObject *cur
+    if ctx is None:
+        cur = _tstate().context
+        if cur != NULL and len(<object>cur):
+            t.ctx = PyContext_CopyCurrent()
+    else:
+        t.ctx = ctx
     # Untracked until it finishes: while alive it is held by the runtime and so cannot be
     # in a garbage cycle, and a trivial task then never costs the cycle collector anything.
     t.untrack()
@@ -1024,10 +1180,15 @@ cdef Task _new_task(Runtime rt, M m, object fn, tuple args, dict kwargs):
     return t
 
 
-def go(fn, *args, **kwargs) -> Task:
+def go(fn, *args, context=None, **kwargs) -> Task:
     """Start ``fn(*args, **kwargs)`` as a new task and return its Task at once.
 
-    ``name`` (keyword only, as in asyncio's create_task) names the task in its repr,
+    The task runs in a copy of the caller's ``contextvars`` context, as an asyncio task
+    does, or in ``context`` when given (a ``contextvars.Context`` that no other task or
+    thread is running in at the same time). ``context`` is reserved: it is not passed to
+    ``fn``.
+
+    ``name`` (reserved as well, as in asyncio's create_task) names the task in its repr,
     ``gr.tasks()``, ``gr.dump()`` and reports; the default is the function's qualified
     name. Every other keyword argument goes to ``fn``.
 
@@ -1037,6 +1198,8 @@ def go(fn, *args, **kwargs) -> Task:
         t.join()
     """
     _check_fn(fn, "go")
+    if context is not None and not isinstance(context, contextvars.Context):
+        raise TypeError(f"go() context must be a contextvars.Context, not {type(context).__name__}")
     # name is taken out of kwargs rather than declared keyword-only: Cython's parsing of a
     # keyword-only argument costs every go() ~12 ns, even one without keywords.
     name = kwargs.pop("name", None) if kwargs else None
@@ -1045,7 +1208,7 @@ def go(fn, *args, **kwargs) -> Task:
     cdef M m = _curm()
     cdef Task t
     if m is not None:
-        t = _new_task(m.rt, m, fn, args, kwargs)
+        t = _new_task(m.rt, m, fn, args, kwargs, context)
         t._name = name
         _note_spawn_site(t)
         gr_spawn(m.cm, &t.g)
@@ -1053,7 +1216,7 @@ def go(fn, *args, **kwargs) -> Task:
     cdef Runtime rt = _current_rt()
     if rt is None:
         raise RuntimeError("go() must be called under goroutines.run()")
-    t = _new_task(rt, None, fn, args, kwargs)
+    t = _new_task(rt, None, fn, args, kwargs, context)
     t._name = name
     _note_spawn_site(t)
     if gr_spawn_external(rt.s, &t.g) != 0:
@@ -1199,6 +1362,9 @@ def stats() -> dict:
 include "_topology.pxi"
 include "_sync.pxi"
 include "_timer.pxi"
+include "_scope.pxi"
 include "_offload.pxi"
 include "_netpoll.pxi"
+include "_future.pxi"
+include "_api.pxi"
 include "_observe.pxi"

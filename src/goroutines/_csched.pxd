@@ -193,6 +193,21 @@ cdef extern from "sync.h" nogil:
 
 cdef extern from "wait.h" nogil:
     bint gr_g_cancel(gr_g *g)
+    bint gr_g_interrupt(gr_g *g)
+    void gr_g_interrupt_clear(gr_g *self)
+
+
+cdef extern from "scope.h" nogil:
+    ctypedef struct gr_scope:
+        pass
+    void gr_scope_init(gr_scope *s, int64_t deadline, uint32_t shield)
+    void gr_scope_cancel(gr_scope *s)
+    bint gr_scope_cancelled(gr_scope *s)
+    void gr_scope_set_deadline(gr_scope *s, int64_t deadline)
+    int64_t gr_scope_deadline(gr_scope *s)
+    void gr_scope_set_shield(gr_scope *s, uint32_t shield)
+    bint gr_scope_shielded(gr_scope *s)
+    bint gr_g_interrupted(gr_g *g)
 
 
 cdef extern from "netpoll.h" nogil:

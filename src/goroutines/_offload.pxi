@@ -4,8 +4,8 @@
 # The pool is bounded and grows on demand, as Tokio's spawn_blocking: a submit with no idle
 # thread starts one, up to GOROUTINES_MAX_BLOCKING (default 128); a thread idle for 10
 # seconds exits. An offloaded call cannot be interrupted, so the task stays parked until it
-# returns; a cancellation that arrives meanwhile is delivered right after. An aborted run
-# (Ctrl-C) abandons it.
+# returns; a cancellation that arrives meanwhile is delivered right after. A cancelled
+# scope around it, or an aborted run (Ctrl-C), abandons it.
 import os
 import queue
 import threading
@@ -125,8 +125,9 @@ def blocking(fn, *args, **kwargs):
     the thread: file I/O, sockets without netpoll, C libraries, time.sleep.
 
     The call cannot be interrupted: a ``cancel()`` takes effect once it returns, and run()
-    waits for it after ``main`` returns. When the run is aborted (Ctrl-C, SystemExit) the
-    task stops waiting and the call is abandoned to finish on its thread.
+    waits for it after ``main`` returns. When a cancel scope around it is cancelled (a
+    ``timeout()`` expires, say), or the run is aborted (Ctrl-C, SystemExit), the task stops
+    waiting, and the call is abandoned to finish on its thread, its result dropped.
 
     Example::
 
@@ -156,6 +157,9 @@ def blocking(fn, *args, **kwargs):
     try:
         while _wait(m, t, &op, GR_DEADLINE_NEVER, PARK_BLOCKING) == GR_WAIT_CANCELLED:
             if gr_sched_closing(m.rt.s) and m.rt.outcome is not None:
+                abandoned = True
+                break
+            if not _cancel_pending(m, t):  # not the task's cancel: one of its scopes
                 abandoned = True
                 break
     finally:

@@ -2,6 +2,7 @@
 #
 # All of their shared state (buffers, wait queues, counts) lives in csrc (chan.h, sync.h);
 # this part moves Python references in and out and parks the calling task.
+import collections
 import sys
 import threading
 import time
@@ -222,12 +223,15 @@ cdef class Chan:
         """Send value only if a receiver or room is ready now: True if sent. Raises
         ChanClosed on a closed channel, as send() does.
 
+        It never waits, so it also works between tasks (a done callback, a signal
+        handler).
+
         Example::
 
             if not ch.try_send(item):
                 dropped += 1
         """
-        return self._send(value, GR_DEADLINE_NOW) == GR_WAIT_OK
+        return _offer(self, value)
 
     cdef int _send(self, value, int64_t deadline) except -1:
         """Send; GR_WAIT_OK, or GR_WAIT_TIMEOUT when the deadline came first."""
@@ -268,10 +272,17 @@ cdef class Chan:
 
             value, ok = ch.try_recv()
         """
-        cdef gr_waitop op
-        if self._recv_op(&op, GR_DEADLINE_NOW) == GR_WAIT_TIMEOUT:
-            return None, False
-        return _take(op.elem), True
+        cdef void *p = NULL
+        if self.timer != NULL:
+            _timer_poll(self.timer, gr_nanotime())
+        cdef int w = gr_wake_begin()  # taking a value may let a sender parked on an M go
+        cdef int rc = gr_chan_recv(self.c, NULL, &p, GR_DEADLINE_NOW)
+        gr_wake_end(w)
+        if rc == GR_WAIT_OK:
+            return _take(p), True
+        if rc == GR_WAIT_CLOSED:
+            raise ChanClosed("receive on closed channel")
+        return None, False
 
     cdef object _recv(self, int64_t deadline):
         cdef gr_waitop op
@@ -522,15 +533,36 @@ cdef class Mutex:
         gr_sema_init(&self.s, 1, 1)
 
     def lock(self) -> None:
-        """Acquire the lock, parking until it is free."""
+        """Acquire the lock, parking until it is free.
+
+        Example::
+
+            mu.lock()
+            try:
+                counter += 1
+            finally:
+                mu.unlock()
+        """
         _acquire(GR_OP_SEMA, &self.s, None, PARK_MUTEX)
 
     def try_lock(self) -> bool:
-        """Acquire the lock if it is free, without waiting."""
+        """Acquire the lock if it is free, without waiting: True if acquired.
+
+        Example::
+
+            if mu.try_lock():
+                mu.unlock()
+        """
         return gr_sema_acquire(&self.s, NULL, GR_DEADLINE_NOW) == GR_WAIT_OK
 
     def unlock(self) -> None:
-        """Release the lock (any task may). Unlocking an unlocked Mutex raises RuntimeError."""
+        """Release the lock (any task may, as in Go). Unlocking an unlocked Mutex raises
+        RuntimeError.
+
+        Example::
+
+            mu.unlock()
+        """
         cdef int w = gr_wake_begin()
         cdef int rc = gr_sema_release(&self.s)
         gr_wake_end(w)
@@ -538,6 +570,12 @@ cdef class Mutex:
             raise RuntimeError("unlock of unlocked Mutex")
 
     def locked(self) -> bool:
+        """True while some task holds the lock.
+
+        Example::
+
+            assert not mu.locked()
+        """
         return gr_sema_available(&self.s) == 0
 
     def __enter__(self):
@@ -550,8 +588,9 @@ cdef class Mutex:
 
 @cython.final
 cdef class Semaphore:
-    """A counting semaphore of ``n`` permits. Releasing more than were acquired raises
-    ValueError.
+    """A counting semaphore of ``n`` permits, usable with ``with``. It is bounded, as
+    threading.BoundedSemaphore (``BoundedSemaphore`` is another name for it): releasing
+    more than were acquired raises ValueError.
 
     Example::
 
@@ -566,10 +605,34 @@ cdef class Semaphore:
         gr_sema_init(&self.s, n, n)
 
     def acquire(self, timeout=None) -> bool:
-        """Take a permit; False if ``timeout`` seconds pass first."""
+        """Take a permit, parking until one is free; False if ``timeout`` seconds pass
+        first.
+
+        Example::
+
+            if sem.acquire(timeout=1.0):
+                sem.release()
+        """
         return _acquire(GR_OP_SEMA, &self.s, timeout, PARK_SEMAPHORE)
 
+    def try_acquire(self) -> bool:
+        """Take a permit if one is free, without waiting: True if taken.
+
+        Example::
+
+            if sem.try_acquire():
+                sem.release()
+        """
+        return gr_sema_acquire(&self.s, NULL, GR_DEADLINE_NOW) == GR_WAIT_OK
+
     def release(self) -> None:
+        """Give a permit back (any task or thread may). Raises ValueError if every permit
+        is already free.
+
+        Example::
+
+            sem.release()
+        """
         cdef int w = gr_wake_begin()
         cdef int rc = gr_sema_release(&self.s)
         gr_wake_end(w)
@@ -578,6 +641,7 @@ cdef class Semaphore:
 
     @property
     def available(self) -> int:
+        """The permits free now."""
         return gr_sema_available(&self.s)
 
     def __enter__(self):
@@ -587,6 +651,9 @@ cdef class Semaphore:
     def __exit__(self, *exc):
         self.release()
 
+
+# threading's name for a semaphore that refuses extra releases, which gr.Semaphore does.
+BoundedSemaphore = Semaphore
 
 _INT64_MAX = 2**63 - 1
 
@@ -655,43 +722,96 @@ cdef class Event:
 
         ready = gr.Event()
 
-        def prepare():
+        def start():
             setup()
             ready.set()
 
-        gr.go(prepare)
+        gr.go(start)
         ready.wait()
     """
     cdef gr_latch l
+    cdef Chan _chan  # made by the chan property; closed by set(), replaced after clear()
 
     def __cinit__(self):
         gr_latch_init(&self.l, 1)
 
     def set(self) -> None:
+        """Set the flag: every waiter wakes, and waits return at once until clear().
+        Safe from any thread.
+
+        Example::
+
+            ready = gr.Event()
+            ready.set()
+        """
         cdef int w = gr_wake_begin()
         gr_latch_add(&self.l, -1)  # already set: the latch refuses to go below zero
+        # After the latch: a chan made meanwhile sees it set and closes itself.
+        with cython.critical_section(self):
+            if self._chan is not None and not gr_chan_is_closed(self._chan.c):
+                gr_chan_close(self._chan.c)
         gr_wake_end(w)
 
     def clear(self) -> None:
+        """Reset the flag.
+
+        Example::
+
+            ready = gr.Event()
+            ready.clear()
+        """
         gr_latch_reset(&self.l)
+        with cython.critical_section(self):
+            if self._chan is not None and gr_chan_is_closed(self._chan.c):
+                self._chan = None  # the next chan is open until the next set()
 
     def is_set(self) -> bool:
+        """True while the flag is set.
+
+        Example::
+
+            ready = gr.Event()
+            if not ready.is_set():
+                ready.wait()
+        """
         return gr_latch_count(&self.l) == 0
 
     def wait(self, timeout=None) -> bool:
-        """Park until the flag is set; False if ``timeout`` seconds pass first."""
+        """Park until the flag is set; False if ``timeout`` seconds pass first.
+
+        Example::
+
+            ready = gr.Event()
+            ready.wait(timeout=1.0)
+        """
         return _acquire(GR_OP_LATCH, &self.l, timeout, PARK_EVENT)
+
+    @property
+    def chan(self) -> Chan:
+        """A channel closed when the flag is set, for select. After clear() it is a new,
+        open channel.
+
+        Example::
+
+            i, _, _ = gr.select(gr.Recv(stop.chan), gr.Recv(jobs))
+        """
+        with cython.critical_section(self):
+            if self._chan is None:
+                self._chan = Chan()
+            if gr_latch_count(&self.l) == 0 and not gr_chan_is_closed(self._chan.c):
+                gr_chan_close(self._chan.c)
+            return self._chan
 
 
 @cython.final
 cdef class RWMutex:
     """A readers-writer lock, as Go's sync.RWMutex; writers are preferred. ``with rw:``
-    holds it for writing, ``with rw.rlocker():`` for reading.
+    or ``with rw.write_lock():`` holds it for writing, ``with rw.read_lock():`` for reading.
 
     Example::
 
         rw = gr.RWMutex()
-        with rw.rlocker():
+        with rw.read_lock():
             value = table[key]
     """
     cdef gr_rwmutex rw
@@ -700,18 +820,54 @@ cdef class RWMutex:
         gr_rwmutex_init(&self.rw)
 
     def lock(self) -> None:
+        """Acquire it for writing, parking until no reader or writer holds it.
+
+        Example::
+
+            rw.lock()
+            table[key] = value
+            rw.unlock()
+        """
         _acquire(GR_OP_LOCK, &self.rw, None, PARK_RWMUTEX_WRITE)
 
     def rlock(self) -> None:
+        """Acquire it for reading, parking while a writer holds or waits for it.
+
+        Example::
+
+            rw.rlock()
+            value = table[key]
+            rw.runlock()
+        """
         _acquire(GR_OP_RLOCK, &self.rw, None, PARK_RWMUTEX_READ)
 
     def try_lock(self) -> bool:
+        """Acquire it for writing if that can be done now: True if acquired.
+
+        Example::
+
+            if rw.try_lock():
+                rw.unlock()
+        """
         return gr_rwmutex_lock(&self.rw, NULL, GR_DEADLINE_NOW) == GR_WAIT_OK
 
     def try_rlock(self) -> bool:
+        """Acquire it for reading if that can be done now: True if acquired.
+
+        Example::
+
+            if rw.try_rlock():
+                rw.runlock()
+        """
         return gr_rwmutex_rlock(&self.rw, NULL, GR_DEADLINE_NOW) == GR_WAIT_OK
 
     def unlock(self) -> None:
+        """Release the write lock; raises RuntimeError if it is not held for writing.
+
+        Example::
+
+            rw.unlock()
+        """
         cdef int w = gr_wake_begin()
         cdef int rc = gr_rwmutex_unlock(&self.rw)
         gr_wake_end(w)
@@ -719,6 +875,12 @@ cdef class RWMutex:
             raise RuntimeError("unlock of unlocked RWMutex")
 
     def runlock(self) -> None:
+        """Release one read lock; raises RuntimeError if none is held.
+
+        Example::
+
+            rw.runlock()
+        """
         cdef int w = gr_wake_begin()
         cdef int rc = gr_rwmutex_runlock(&self.rw)
         gr_wake_end(w)
@@ -726,8 +888,35 @@ cdef class RWMutex:
             raise RuntimeError("runlock of RWMutex not held for reading")
 
     def rlocker(self):
-        """A lock object whose lock/unlock (and ``with``) take the read side."""
+        """A lock object whose lock/unlock (and ``with``) take the read side, as Go's
+        RLocker.
+
+        Example::
+
+            with rw.rlocker():
+                value = table[key]
+        """
         return _RLocker(self)
+
+    def read_lock(self):
+        """A context manager holding the lock for reading (the same as rlocker()).
+
+        Example::
+
+            with rw.read_lock():
+                value = table[key]
+        """
+        return _RLocker(self)
+
+    def write_lock(self):
+        """A context manager holding the lock for writing (the RWMutex itself).
+
+        Example::
+
+            with rw.write_lock():
+                table[key] = value
+        """
+        return self
 
     def __enter__(self):
         self.lock()
@@ -738,15 +927,18 @@ cdef class RWMutex:
 
 
 cdef class _RLocker:
+    """The read side of an RWMutex, as a lock (RWMutex.rlocker(), read_lock())."""
     cdef RWMutex rw
 
     def __init__(self, RWMutex rw):
         self.rw = rw
 
     def lock(self):
+        """Acquire the RWMutex for reading."""
         self.rw.rlock()
 
     def unlock(self):
+        """Release one read lock of the RWMutex."""
         self.rw.runlock()
 
     def __enter__(self):
@@ -755,6 +947,123 @@ cdef class _RLocker:
 
     def __exit__(self, *exc):
         self.rw.runlock()
+
+
+class Cond:
+    """A condition variable over a lock ``L`` (a new Mutex by default; an RWMutex, or
+    its rlocker(), will do), as Go's sync.Cond: wait() unlocks L, parks until signal() or
+    broadcast(), and locks L again before it returns, whatever happens (a cancelled
+    waiter gets L back before Cancelled propagates, and passes on a wake-up it was given).
+    signal() and broadcast() may be called from any thread, with or without L.
+
+    Example::
+
+        cond = gr.Cond()
+        with cond.L:
+            while not ready:
+                cond.wait()
+    """
+
+    def __init__(self, L=None):
+        if L is None:
+            L = Mutex()
+        elif not isinstance(L, (Mutex, RWMutex, _RLocker)):
+            raise TypeError(f"Cond needs a Mutex, an RWMutex or an RWMutex.rlocker(), "
+                            f"not {type(L).__name__}")
+        self.L = L
+        # Held for a few deque operations, never across a wait.
+        self._lock = threading.Lock()
+        self._waiters = collections.deque()  # a Chan(1) per waiter, oldest first
+
+    def wait(self, timeout=None) -> bool:
+        """Unlock L, park until woken by signal() or broadcast() (or until ``timeout``
+        seconds pass: then False), and lock L again. L must be held. As in Go, check the
+        condition in a loop: another task may have changed it before this one runs.
+
+        Example::
+
+            with cond.L:
+                while not queue:
+                    cond.wait()
+        """
+        cdef M m = _running("Cond.wait")
+        _deadline(timeout, "timeout")
+        ch = Chan(1)
+        with self._lock:
+            self._waiters.append(ch)
+        try:
+            self.L.unlock()
+        except BaseException:
+            with self._lock:
+                self._waiters.remove(ch)
+            raise
+        try:
+            ch.recv(timeout)
+            return True
+        except TimeoutError:
+            with self._lock:
+                if ch in self._waiters:
+                    self._waiters.remove(ch)
+                    return False
+            return True  # woken as the time ran out
+        except BaseException:
+            with self._lock:
+                mine = ch in self._waiters
+                if mine:
+                    self._waiters.remove(ch)
+            if not mine:
+                self.signal()  # pass on the wake-up this waiter will not use
+            raise
+        finally:
+            _relock(m, self.L)
+
+    def signal(self) -> None:
+        """Wake one waiting task, the one waiting longest, if any.
+
+        Example::
+
+            with cond.L:
+                queue.append(item)
+                cond.signal()
+        """
+        with self._lock:
+            ch = self._waiters.popleft() if self._waiters else None
+        if ch is not None:
+            _offer(ch, None)
+
+    def broadcast(self) -> None:
+        """Wake every waiting task.
+
+        Example::
+
+            with cond.L:
+                done = True
+                cond.broadcast()
+        """
+        with self._lock:
+            waiters, self._waiters = self._waiters, collections.deque()
+        for ch in waiters:
+            _offer(ch, None)
+
+
+cdef int _relock(M m, object L) except -1:
+    """Cond.wait's relock of L: it takes no cancellation (a shielded wait), as the caller
+    must hold L when wait() returns or raises."""
+    cdef gr_waitop op
+    cdef int reason
+    if isinstance(L, Mutex):
+        _op(&op, GR_OP_SEMA, &(<Mutex>L).s)
+        reason = PARK_MUTEX
+    elif isinstance(L, RWMutex):
+        _op(&op, GR_OP_LOCK, &(<RWMutex>L).rw)
+        reason = PARK_RWMUTEX_WRITE
+    else:
+        _op(&op, GR_OP_RLOCK, &(<_RLocker>L).rw.rw)
+        reason = PARK_RWMUTEX_READ
+    op.shield = GR_SHIELD_QUIET
+    while _wait(m, m.cur, &op, GR_DEADLINE_NEVER, reason) != GR_WAIT_OK:
+        pass
+    return 0
 
 
 class Once:
@@ -772,6 +1081,13 @@ class Once:
         self._done = Event()
 
     def do(self, fn, *args, **kwargs) -> None:
+        """Call ``fn(*args, **kwargs)`` if no call of ``do`` has been made yet; otherwise
+        wait until the first call has returned (or raised).
+
+        Example::
+
+            once.do(load_config, path)
+        """
         if self._done.is_set():
             return
         _running("Once.do")
@@ -803,15 +1119,26 @@ class TaskGroup:
       block is entered and after it has ended.
     - When the runtime shuts down the owner's wait cannot be cut short either: every task
       is being cancelled, and the block ends once they have finished.
+    - With ``limit=N``, ``tg.go`` parks while N tasks of the group are running (errgroup's
+      SetLimit), so a loop of ``tg.go`` never has more than N in flight. A task of the
+      group that calls ``tg.go`` itself can then wait for a slot that never frees.
 
     Example::
 
-        with gr.TaskGroup() as tg:
+        with gr.TaskGroup(limit=8) as tg:
             for url in urls:
                 tg.go(fetch, url)
     """
 
-    def __init__(self):
+    def __init__(self, limit=None):
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int):
+                raise TypeError(f"limit must be an int or None, not {type(limit).__name__}")
+            if limit < 1:
+                raise ValueError(f"limit must be >= 1, got {limit}")
+        # A slot is taken by go() and given back when the task is done (a done hook: a
+        # task cancelled before it ran never runs _run).
+        self._slots = Semaphore(limit) if limit is not None else None
         # Held only for a few list operations, never across a park: a thread lock will do,
         # and it works where a Mutex would raise Cancelled (a cancelled owner at the end).
         self._lock = threading.Lock()
@@ -827,22 +1154,47 @@ class TaskGroup:
             self._state = _TG_OPEN
         return self
 
-    def go(self, fn, *args, name=None, **kwargs) -> Task:
-        """Start ``fn(*args, **kwargs)`` as a task of the group and return its Task;
-        ``name`` as for go()."""
+    def go(self, fn, *args, **kwargs) -> Task:
+        """Start ``fn(*args, **kwargs)`` as a task of the group and return its Task; with
+        a limit, first park until fewer than ``limit`` tasks of the group are running.
+        ``name`` as for go() (default: fn's qualified name, not the group's wrapper's).
+
+        Example::
+
+            t = tg.go(fetch, url)
+        """
         _check_fn(fn, "TaskGroup.go")
-        with self._lock:
-            if self._state == _TG_NEW:
-                raise RuntimeError("TaskGroup.go() before the group was entered: "
-                                   "use it inside 'with TaskGroup() as tg:'")
-            if self._state == _TG_DONE:
-                raise RuntimeError("TaskGroup.go() after the group's block has ended")
-            t = go(self._run, fn, args, kwargs, name=_fn_name(fn) if name is None else name)
-            self._tasks.append(t)
-            cancelling = self._cancelling
+        name = kwargs.pop("name", None) if kwargs else None
+        self._check_open()
+        slots = self._slots
+        if slots is not None:
+            slots.acquire()
+        try:
+            with self._lock:
+                self._check_open()
+                t = go(self._run, fn, args, kwargs,
+                       name=_fn_name(fn) if name is None else name)
+                self._tasks.append(t)
+                cancelling = self._cancelling
+        except BaseException:
+            if slots is not None:
+                slots.release()
+            raise
+        if slots is not None:
+            _add_done_callback(t, self._free_slot)
         if cancelling:
             t.cancel()
         return t
+
+    def _check_open(self):
+        if self._state == _TG_NEW:
+            raise RuntimeError("TaskGroup.go() before the group was entered: "
+                               "use it inside 'with TaskGroup() as tg:'")
+        if self._state == _TG_DONE:
+            raise RuntimeError("TaskGroup.go() after the group's block has ended")
+
+    def _free_slot(self, t):
+        self._slots.release()
 
     def _run(self, fn, args, kwargs):
         try:

@@ -100,6 +100,7 @@ cdef class Timer:
     cdef object fn
     cdef tuple args
     cdef dict kwargs
+    cdef object ctx         # after_func: the context its task runs in (a copy of the caller's)
     cdef object __weakref__
 
     def __init__(self, seconds):
@@ -217,7 +218,7 @@ cdef int _fire_timers(M m) except -1:
         if rc == GR_CTIMER_FUNC:
             tm = <Timer>fn_timer.obj
             Py_DECREF(tm)  # the heap's reference, now ours (tm holds its own)
-            t = _new_task(m.rt, m, tm.fn, tm.args, tm.kwargs)
+            t = _new_task(m.rt, m, tm.fn, tm.args, tm.kwargs, tm.ctx.copy())
             gr_spawn(m.cm, &t.g)
 
 
@@ -268,5 +269,6 @@ def after_func(seconds, fn, *args, **kwargs) -> Timer:
     tm.fn = fn
     tm.args = args
     tm.kwargs = kwargs if kwargs else None
+    tm.ctx = contextvars.copy_context()
     _timer_reset(tm.t, _deadline_in(ns), 0, tm)
     return tm

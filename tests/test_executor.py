@@ -1,0 +1,328 @@
+"""gr.Executor: a concurrent.futures.Executor whose calls run as goroutines tasks.
+
+Covers submit/map/shutdown as the stdlib documents them, from plain threads (on the
+background runtime the executor starts) and from tasks (on the running runtime); calls
+that park; cancellation of calls not started; calls dropped by a run that ended; bad
+input; and that the background runtime is gone once the last executor is shut down, so
+that goroutines.run() can start again.
+"""
+
+import concurrent.futures as cf
+import gc
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import goroutines as gr
+from goroutines import _interop
+
+
+@pytest.fixture(autouse=True)
+def no_background_left():
+    yield
+    _interop._background.join()
+    assert _interop._background.users == 0
+    assert gr.run(lambda: "a run can start", procs=1) == "a run can start"
+
+
+class Boom(Exception):
+    pass
+
+
+def in_task():
+    """What a call sees of the runtime: its task and the number of procs."""
+    return gr.current() is not None, gr.procs()
+
+
+# --- from sync code -----------------------------------------------------------------------
+
+
+def test_submit_runs_as_a_task_on_a_background_runtime(procs):
+    with gr.Executor(procs=procs) as ex:
+        assert ex.submit(in_task).result() == (True, procs)
+        assert ex.submit(pow, 2, 10).result() == 1024
+        assert ex.submit(dict, a=1).result() == {"a": 1}
+
+
+def test_exception_travels_in_the_future():
+    err = Boom("x")
+
+    def bad():
+        raise err
+
+    with gr.Executor(procs=1) as ex:
+        f = ex.submit(bad)
+        assert f.exception() is err
+        with pytest.raises(Boom):
+            f.result()
+
+
+def test_calls_park_instead_of_holding_threads(procs):
+    # 500 calls each waiting 50 ms: with one thread per call this would need 500 threads.
+    before = threading.active_count()
+    with gr.Executor(procs=procs) as ex:
+        futures = [ex.submit(gr.sleep, 0.05) for _ in range(500)]
+        during = threading.active_count()
+        assert [f.result() for f in futures] == [None] * 500
+    assert during - before <= procs + 1
+
+
+def test_map_in_order_with_a_timeout(procs):
+    def slow_square(x):
+        gr.sleep(0.001 * (10 - x))
+        return x * x
+
+    with gr.Executor(procs=procs) as ex:
+        assert list(ex.map(slow_square, range(10))) == [x * x for x in range(10)]
+        assert list(ex.map(pow, [2, 3], [5, 2, 9])) == [32, 9]  # the shortest iterable
+        it = ex.map(gr.sleep, [0, 0.3], timeout=0.05)
+        assert next(it) is None
+        with pytest.raises(TimeoutError):
+            next(it)
+
+
+def test_map_timeout_cancels_the_calls_not_started():
+    ran = []
+    gate = threading.Event()
+    with gr.Executor(procs=1) as ex:
+        ex.submit(gate.wait)  # holds the only M (a thread Event does not park)
+        it = ex.map(ran.append, range(5), timeout=0.02)
+        with pytest.raises(TimeoutError):
+            next(it)
+        gate.set()
+    assert ran == []
+
+
+def test_map_reraises_a_calls_exception():
+    def f(x):
+        if x == 1:
+            raise Boom("second")
+        return x
+
+    with gr.Executor(procs=1) as ex:
+        it = ex.map(f, range(3))
+        assert next(it) == 0
+        with pytest.raises(Boom, match="second"):
+            next(it)
+
+
+def test_shutdown_wait_waits_for_every_call(procs):
+    done = []
+    ex = gr.Executor(procs=procs)
+    for i in range(50):
+        ex.submit(lambda i=i: (gr.sleep(0.02), done.append(i)))
+    ex.shutdown(wait=True)
+    assert sorted(done) == list(range(50))
+
+
+def test_shutdown_without_wait_lets_calls_finish(procs):
+    ex = gr.Executor(procs=procs)
+    futures = [ex.submit(lambda i=i: (gr.sleep(0.02), i)[1]) for i in range(20)]
+    ex.shutdown(wait=False)
+    assert [f.result() for f in futures] == list(range(20))
+
+
+def test_shutdown_cancel_futures_cancels_calls_not_started():
+    # procs=1 and a first call that holds the M without parking: the others cannot start.
+    started = threading.Event()
+
+    def hog():
+        started.set()
+        time.sleep(0.2)
+        return "hog"
+
+    ex = gr.Executor(procs=1)
+    first = ex.submit(hog)
+    rest = [ex.submit(pow, 2, i) for i in range(10)]
+    started.wait()
+    ex.shutdown(wait=True, cancel_futures=True)
+    assert first.result() == "hog"
+    assert all(f.cancelled() for f in rest)
+
+
+def test_cancelled_future_never_runs():
+    ran = []
+    with gr.Executor(procs=1) as ex:
+        gate = threading.Event()
+        blocker = ex.submit(gate.wait)  # holds the only M (a thread Event does not park)
+        f = ex.submit(ran.append, 1)
+        assert f.cancel()
+        gate.set()
+        blocker.result()
+    assert ran == [] and f.cancelled()
+
+
+def test_submit_after_shutdown():
+    ex = gr.Executor(procs=1)
+    ex.shutdown()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        ex.submit(pow, 2, 2)
+    ex.shutdown()  # a second shutdown is harmless
+
+
+def test_many_threads_submit_at_once():
+    n, per = 8, 250
+    out = []
+
+    def feeder(ex, k):
+        futures = [ex.submit(lambda v: v, k * per + i) for i in range(per)]
+        out.extend(f.result() for f in futures)
+
+    with gr.Executor(procs=2) as ex:
+        threads = [threading.Thread(target=feeder, args=(ex, k)) for k in range(n)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert sorted(out) == list(range(n * per))
+
+
+def test_stdlib_helpers_work_on_its_futures():
+    with gr.Executor(procs=2) as ex:
+        futures = [ex.submit(gr.sleep, 0.01 * i) for i in range(5)]
+        done, not_done = cf.wait(futures)
+        assert len(done) == 5 and not not_done
+        assert len(list(cf.as_completed([ex.submit(abs, -i) for i in range(5)]))) == 5
+
+
+def test_two_executors_share_the_background_runtime():
+    with gr.Executor(procs=2) as a, gr.Executor() as b:
+        assert a.submit(gr.procs).result() == b.submit(gr.procs).result() == 2
+        with pytest.raises(ValueError, match="with 2 procs|has 2 procs"):
+            gr.Executor(procs=1).submit(gr.procs)
+
+
+def test_dropped_executor_lets_go_of_the_runtime():
+    ex = gr.Executor(procs=1)
+    assert ex.submit(pow, 2, 3).result() == 8
+    del ex
+    gc.collect()  # the fixture checks that the background runtime ended
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(), st.sampled_from([0, 0.001, 0.003])), max_size=30))
+def test_map_keeps_the_order_whatever_the_finishing_order(items):
+    def delayed(x, pause):
+        gr.sleep(pause)
+        return x
+
+    with gr.Executor(procs=2) as ex:
+        got = list(ex.map(delayed, [x for x, _ in items], [p for _, p in items]))
+    assert got == [x for x, _ in items]
+
+
+# --- from tasks -----------------------------------------------------------------------------
+
+
+def test_inside_a_run_calls_go_to_that_run(procs):
+    def main():
+        with gr.Executor() as ex:
+            f = ex.submit(in_task)
+            assert gr.result(f) == (True, procs)
+            return list(ex.map(pow, [2, 2], [3, 4]))
+
+    assert gr.run(main, procs=procs) == [8, 16]
+
+
+def test_inside_a_run_explicit_procs_must_match(procs):
+    def main():
+        ex = gr.Executor(procs=procs + 1)
+        with pytest.raises(ValueError, match=f"has {procs} procs"):
+            ex.submit(pow, 2, 2)
+        ex.shutdown()
+        return True
+
+    assert gr.run(main, procs=procs)
+
+
+def test_calls_dropped_by_an_ending_run_are_cancelled():
+    futures = []
+
+    def main():
+        ex = gr.Executor()
+        futures.extend(ex.submit(pow, 2, i) for i in range(5))
+        # main returns at once: the run ends and drops the tasks that never ran
+
+    gr.run(main, procs=1)
+    assert all(f.done() for f in futures)
+    assert any(f.cancelled() for f in futures)
+
+
+def test_after_its_run_ended_an_executor_starts_the_background_runtime():
+    box = []
+    gr.run(lambda: box.append(gr.Executor()), procs=1)
+    ex = box.pop()
+    try:
+        assert ex.submit(in_task).result()[0]
+    finally:
+        ex.shutdown()
+
+
+def test_shutdown_in_a_task_parks_until_calls_finish(procs):
+    def main():
+        ex = gr.Executor()
+        futures = [ex.submit(gr.sleep, 0.01) for _ in range(20)]
+        ex.shutdown(wait=True)
+        return all(f.done() for f in futures)
+
+    assert gr.run(main, procs=procs)
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("procs", "exc"), [("2", TypeError), (True, TypeError),
+                                            (0, ValueError), (-1, ValueError)])
+def test_bad_procs(procs, exc):
+    with pytest.raises(exc, match="procs"):
+        gr.Executor(procs=procs)
+
+
+def test_async_function_is_type_error():
+    async def coro():
+        return 1
+
+    with gr.Executor(procs=1) as ex:
+        with pytest.raises(TypeError, match="async function"):
+            ex.submit(coro)
+        with pytest.raises(TypeError, match="callable"):
+            ex.submit(42)
+        assert ex.submit(pow, 2, 2).result() == 4  # nothing was lost by the errors
+
+
+# --- interpreter exit -----------------------------------------------------------------------
+
+
+def test_exit_finishes_submitted_calls_and_stops_cleanly():
+    # As ThreadPoolExecutor: calls submitted before exit still run; nothing hangs or warns.
+    script = textwrap.dedent("""
+        import asyncio
+        import goroutines as gr
+
+        async def hello():
+            await asyncio.sleep(0.01)
+            return "aio"
+
+        ex = gr.Executor(procs=2)  # never shut down
+        ex.submit(lambda: (gr.sleep(0.1), print("call ran", flush=True)))
+        print(gr.aio(hello()), flush=True)
+    """)
+    proc = subprocess.run([sys.executable, "-X", "dev", "-c", script], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["aio", "call", "ran"]
+    assert proc.stderr == ""
+
+
+def test_a_call_while_the_background_runtime_is_ending_starts_a_new_one():
+    # shutdown(wait=False) lets the runtime end on its own: the next submit may find it
+    # still ending, and must wait for it and start a new one, not fail.
+    for _ in range(20):
+        ex = gr.Executor(procs=1)
+        assert ex.submit(pow, 2, 2).result() == 4
+        ex.shutdown(wait=False)
