@@ -111,6 +111,17 @@ struct gr_g {
     gr_waitq joiners;
     gr_waiter waiter;          /* this G's place in the wait queue it is parked on */
     gr_g *started_next, *started_prev; /* owner M's list of started, unfinished Gs */
+    /* observe.h: the live list it is on (guarded by that list's lock), when it last
+     * parked (coarse clock; any thread reads it), and the fine times of a sampled
+     * wait (written by its owner and the waker that readies it, read by the M that runs
+     * it next: the hand-off orders them; relaxed atomics, so that a harness that lets the
+     * G wait again without that hand-off, as csrc's tests do, skews a sample, no more). */
+    gr_g *live_next, *live_prev;
+    struct gr_live *live;
+    _Atomic int64_t since;
+    _Atomic int64_t park_ns, ready_ns;
+    _Atomic uint32_t sampled;
+    uint32_t obs_seq;
 };
 
 static inline uint32_t gr_g_state(gr_g *g)
@@ -140,9 +151,12 @@ static inline void gr_g_move(gr_g *g, uint32_t from, uint32_t to, const char *wh
     atomic_store_explicit(&g->state, to, memory_order_relaxed);
 }
 
+static inline void gr_obs_waiting(gr_g *g);
+
 static inline void gr_g_prepare_wait(gr_g *g)
 {
     g->wake_reason = GR_WAKE_NONE;
+    gr_obs_waiting(g);
     gr_g_move(g, GR_G_RUNNING, GR_G_WAITING, "a G that is not running prepared to wait");
     /* seq_cst: the flag must be visible before the G appears in any wait list. */
     atomic_store_explicit(&g->waiting, 1, memory_order_seq_cst);
@@ -159,5 +173,7 @@ static inline int gr_g_claim(gr_g *g, uint32_t reason)
     g->wake_reason = reason;
     return 1;
 }
+
+#include "observe.h"
 
 #endif

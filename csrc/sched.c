@@ -229,6 +229,7 @@ void gr_ready(gr_g *g, int next)
     gr_m *owner = atomic_load_explicit(&g->m, memory_order_relaxed);
     gr_g_move(g, GR_G_WAITING, GR_G_RUNNABLE, "readied a G that was not waiting");
     GR_TRACE(GR_TEV_GO_UNPARK, g->id, 0, g->wake_reason);
+    gr_obs_runnable(g);
     if (owner == curm) {
         gr_p *p = owner->p;
         if (next) {
@@ -262,6 +263,10 @@ void gr_yield(gr_m *m, gr_g *g)
 {
     gr_g_move(g, GR_G_RUNNING, GR_G_RUNNABLE, "a G that is not running yielded");
     GR_TRACE(GR_TEV_GO_YIELD, g->id, 0, 0);
+    gr_obs_stopped(&m->p->stats.obs);
+    GR_OBS_SET(g->sampled, (++g->obs_seq & (GR_OBS_SAMPLE - 1)) == 0);
+    GR_OBS_SET(g->park_ns, 0);
+    gr_obs_runnable(g);
     gr_gqueue_push(&m->p->readyq, g);
 }
 
@@ -269,6 +274,7 @@ void gr_g_parked(gr_m *m, gr_g *g)
 {
     GR_STAT_INC(m->p->stats.task_parks);
     GR_TRACE(GR_TEV_GO_PARK, g->id, 0, g->park_reason);
+    gr_obs_stopped(&m->p->stats.obs);
 }
 
 /* ---- spawning and finishing ----------------------------------------------------------- */
@@ -279,6 +285,8 @@ void gr_spawn(gr_m *m, gr_g *g)
     gr_sched *s = m->sched;
     GR_STAT_INC(p->stats.spawned);
     gr_g_move(g, GR_G_NEW, GR_G_RUNNABLE, "a G spawned twice");
+    gr_live_add(&p->stats.obs.live, g);
+    gr_obs_spawned(g);
     gr_g *kicked = gr_runq_put_next(&p->runq, g, 0, &s->gq);
     if (kicked)
         gr_gqueue_push(&p->readyq, kicked);
@@ -291,6 +299,8 @@ void gr_spawn_pinned(gr_m *m, gr_g *g)
     GR_STAT_INC(m->p->stats.spawned);
     atomic_store_explicit(&g->m, m, memory_order_relaxed);
     gr_g_move(g, GR_G_NEW, GR_G_RUNNABLE, "a G spawned twice");
+    gr_live_add(&m->p->stats.obs.live, g);
+    gr_obs_spawned(g);
     gr_gqueue_push(&m->p->readyq, g);
 }
 
@@ -300,7 +310,10 @@ int gr_spawn_external(gr_sched *s, gr_g *g)
     /* Counted first: a G on the queue must already be live, or the deadlock detector
      * could see it queued and not yet counted. A refused one is taken back. */
     atomic_fetch_add(&s->ext_spawned, 1);
+    gr_live_add(&s->ps[0].stats.obs.live, g); /* any P's list serves: the lock guards it */
+    gr_obs_spawned(g);
     if (gr_globalq_put_open(&s->gq, g) != 0) {
+        gr_live_remove(g);
         atomic_fetch_sub(&s->ext_spawned, 1);
         return -1;
     }
@@ -320,6 +333,8 @@ void gr_g_finish(gr_sched *s, gr_m *m, gr_g *g)
     /* Counted before DONE is published: a joiner that sees DONE and then asks how many
      * tasks are live must not count g (num_tasks() right after a join). */
     gr_glist_remove(&m->started, g);
+    gr_live_remove(g);
+    gr_obs_stopped(&m->p->stats.obs);
     GR_STAT_INC(m->p->stats.finished);
     gr_lock_acquire(&g->lock);
     GR_ASSERT(atomic_load_explicit(&g->state, memory_order_relaxed) != GR_G_DONE,
@@ -794,6 +809,7 @@ found:
     GR_STAT_INC(m->p->stats.executed);
     GR_TRACE(GR_TEV_GO_RUN, g->id, 0, !gr_g_started(g));
     gr_g_move(g, GR_G_RUNNABLE, GR_G_RUNNING, "a G handed to its M twice");
+    gr_obs_running(&m->p->stats.obs, g);
     *out = g;
     return GR_NEXT_G;
 }

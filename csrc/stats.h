@@ -11,6 +11,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "observe.h"
+
 typedef struct gr_pstats {
     _Atomic uint64_t spawned;       /* G's created on this P */
     _Atomic uint64_t finished;      /* G's that finished on this P */
@@ -24,6 +26,7 @@ typedef struct gr_pstats {
     _Atomic uint64_t gil_contended; /* GIL waits long enough to mean another M ran Python */
     _Atomic uint64_t backoffs;      /* sleeps instead of taking shared work (GIL busy) */
     _Atomic uint64_t backoff_steals; /* shared work taken anyway after a long back-off */
+    gr_pobs obs;                    /* live G's, histograms, the watchdog's view (observe.h) */
 } gr_pstats;
 
 /* A plain copy for readers (the Cython layer turns it into a dict). */

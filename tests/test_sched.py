@@ -14,7 +14,11 @@ import goroutines as gr
 PER_P_KEYS = {
     "executed", "stolen", "from_global", "steals_local", "steals_remote", "parks", "m_parks",
     "gil_contended", "backoffs", "backoff_steals", "spawned", "finished", "runq_len",
+    "tasks",
 }
+# The histograms of stats() (test_metrics.py checks them).
+HIST_KEYS = {"latency", "wait"}
+TOP_HIST_KEYS = {"latency", "wait", "offload"}
 TOP_KEYS = {
     "procs",
     "tasks_spawned",
@@ -26,6 +30,9 @@ TOP_KEYS = {
     "global_runq_len",
     "idle_ms",
     "spinning_ms",
+    "from_global",
+    "runq_len",
+    "fd_waiters",
 }
 
 
@@ -311,11 +318,11 @@ def test_stats_keys_and_types(grun, procs):
         return gr.stats()
 
     s = grun(main)
-    assert set(s) == TOP_KEYS
+    assert set(s) == TOP_KEYS | TOP_HIST_KEYS
     assert len(s["procs"]) == procs
     for p in s["procs"]:
-        assert set(p) == PER_P_KEYS
-        assert all(type(v) is int for v in p.values())
+        assert set(p) == PER_P_KEYS | HIST_KEYS
+        assert all(type(p[k]) is int for k in PER_P_KEYS)
     assert all(type(s[k]) is int for k in TOP_KEYS - {"procs"})
     check_invariants(s, procs)
     assert s["tasks_live"] == 1  # main, which took the snapshot

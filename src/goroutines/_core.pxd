@@ -35,6 +35,8 @@ cdef class Task:
     cdef bint retrieved
     cdef str _name             # set at finish only when needed (a failure to report)
     cdef int64_t abandon_at    # shutdown: when it is abandoned if still running (0: unset)
+    cdef object spawn_code     # the code object that called go() (its line: _observe.pxi)
+    cdef int spawn_lasti
     cdef object callbacks      # done hooks (_api.pxi): None, one, or a list; fired by _finish
     cdef object done_ch        # the Chan of done_chan, made on first use
     cdef dict locals           # gr.local() -> its attribute dict for this task (_api.pxi)
@@ -54,6 +56,7 @@ cdef class Runtime:
     cdef set m_idents         # thread ids of the Ms that have entered Python
     cdef bint deadlock_armed  # a deadlock verdict found no outside thread (on_deadlock)
     cdef uint64_t deadlock_ran  # ... when this many tasks had run
+    cdef object obs           # the run's helper threads and dump signal (_observe.pxi)
 
     cdef void abort(self, exc) noexcept
     cdef void on_deadlock(self) noexcept

@@ -10,8 +10,9 @@ import os
 import signal
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from contextvars import Context
+from traceback import StackSummary
 from types import GenericAlias, TracebackType
-from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeAlias, final, overload
+from typing import IO, Any, Generic, Literal, ParamSpec, Protocol, TypeAlias, final, overload
 
 from typing_extensions import Self, TypeVar, disjoint_base
 
@@ -55,7 +56,7 @@ class M:
 class Runtime: ...
 
 # A ParamSpec's *args and **kwargs admit no keyword-only parameter between them: the
-# arguments of main are checked unless procs or affinity is given.
+# arguments of main are checked unless procs, affinity, watchdog or trace is given.
 @overload
 def run(main: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R: ...
 @overload
@@ -64,6 +65,7 @@ def run(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails o
     *args: Any,
     procs: int | None,
     affinity: Literal["cpu", "node"] | None = None,
+    watchdog: float | None = None,
     trace: str | os.PathLike[str] | None = None,
     **kwargs: Any,
 ) -> _R: ...
@@ -73,6 +75,17 @@ def run(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails o
     *args: Any,
     procs: int | None = None,
     affinity: Literal["cpu", "node"] | None,
+    watchdog: float | None = None,
+    trace: str | os.PathLike[str] | None = None,
+    **kwargs: Any,
+) -> _R: ...
+@overload
+def run(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails on watchdog
+    main: Callable[..., _R],
+    *args: Any,
+    procs: int | None = None,
+    affinity: Literal["cpu", "node"] | None = None,
+    watchdog: float | None,
     trace: str | os.PathLike[str] | None = None,
     **kwargs: Any,
 ) -> _R: ...
@@ -82,14 +95,28 @@ def run(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails o
     *args: Any,
     procs: int | None = None,
     affinity: Literal["cpu", "node"] | None = None,
+    watchdog: float | None = None,
     trace: str | os.PathLike[str] | None,
     **kwargs: Any,
 ) -> _R: ...
+# The same for go()'s context and name: fn's arguments are checked unless one is given.
 @overload
 def go(fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> Task[_R]: ...
 @overload
 def go(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails on context
-    fn: Callable[..., _R], *args: Any, context: Context | None, **kwargs: Any
+    fn: Callable[..., _R],
+    *args: Any,
+    context: Context | None,
+    name: str | None = None,
+    **kwargs: Any,
+) -> Task[_R]: ...
+@overload
+def go(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails on name
+    fn: Callable[..., _R],
+    *args: Any,
+    context: Context | None = None,
+    name: str | None,
+    **kwargs: Any,
 ) -> Task[_R]: ...
 def gosched() -> None: ...
 def sleep(seconds: float) -> None: ...
@@ -217,7 +244,12 @@ class TaskGroup:
         ev: BaseException | None,
         tb: TracebackType | None,
     ) -> bool: ...
+    @overload
     def go(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> Task[_R]: ...
+    @overload
+    def go(  # type: ignore[overload-cannot-match]  # it is matched: when 1 fails on name
+        self, fn: Callable[..., _R], *args: Any, name: str | None, **kwargs: Any
+    ) -> Task[_R]: ...
 
 # _timer.pxi: after, Timer, Ticker, after_func
 
@@ -392,3 +424,50 @@ class Trace:
     def __exit__(self, *exc_info: object) -> None: ...
 
 def trace(path: str | os.PathLike[str], *, buffer: int = 65536) -> Trace: ...
+
+# _observe.pxi: seeing the tasks (tasks(), dump()), the watchdog's warning
+class HogWarning(RuntimeWarning):
+    task_id: int
+    task_name: str
+    held: float
+    m: int
+    stack: StackSummary | None
+    def __init__(
+        self,
+        message: str,
+        task_id: int = 0,
+        task_name: str = "",
+        held: float = 0.0,
+        m: int = 0,
+        stack: StackSummary | None = None,
+    ) -> None: ...
+
+class TaskInfo:
+    task: Task[Any]
+    id: int
+    name: str
+    state: Literal["running", "runnable", "parked", "done"]
+    wait_reason: str | None
+    m: int | None
+    seconds: float | None
+    spawned_at: tuple[str, int] | None
+    stack: StackSummary | None
+    def __init__(
+        self,
+        task: Task[Any],
+        id: int,
+        name: str,
+        state: Literal["running", "runnable", "parked", "done"],
+        wait_reason: str | None,
+        m: int | None,
+        seconds: float | None,
+        spawned_at: tuple[str, int] | None,
+        stack: StackSummary | None,
+    ) -> None: ...
+    @property
+    def p(self) -> int | None: ...
+    @property
+    def waiting_at(self) -> tuple[str, int] | None: ...
+
+def tasks() -> list[TaskInfo]: ...
+def dump(file: IO[str] | None = None) -> None: ...

@@ -221,7 +221,8 @@ cdef class Task:
 
     @property
     def name(self) -> str:
-        """The qualified name of the task's function (while it is known)."""
+        """The name given to go(name=...), else the qualified name of the task's function
+        (while it is known)."""
         with cython.critical_section(self):  # the task's M clears fn when it finishes
             fn = self.fn
         if self._name is None and fn is not None:
@@ -330,9 +331,14 @@ cdef class Task:
         return _remove_hook(self, fn)
 
     def __repr__(self):
-        if not gr_g_done(&self.g):
-            reason = self.g.park_reason
-            state = "parked on " + _PARK_REASONS[reason] if reason else "running" if gr_g_started(&self.g) else "pending"
+        cdef uint32_t st = gr_g_state_of(&self.g)
+        cdef uint32_t reason = self.g.park_reason
+        if st == GR_G_WAITING:
+            state = "parked on " + _PARK_REASONS[reason] if 0 < reason < len(_PARK_REASONS) else "parked"
+        elif st == GR_G_RUNNING:
+            state = "running"
+        elif st != GR_G_DONE:
+            state = "runnable" if gr_g_started(&self.g) else "pending"  # pending: never ran
         elif isinstance(self._exc, Cancelled):
             state = "cancelled"
         elif self._exc is not None:
@@ -718,7 +724,8 @@ cdef void _finish(M m, Task t, object result, object exc) noexcept:
     t._result = result
     t._exc = exc
     if exc is not None:
-        t._name = _fn_name(t.fn)
+        if t._name is None:
+            t._name = _fn_name(t.fn)
         PyObject_GC_Track(<PyObject *>t)
     elif result is not None and PyObject_GC_IsTracked(result):
         PyObject_GC_Track(<PyObject *>t)
@@ -961,7 +968,7 @@ cdef class Runtime:
         it is made when the next verdict, which the scheduler reaches after this call,
         finds that no task has run since."""
         cdef uint64_t ran
-        others = set(sys._current_frames()) - self.m_idents - _offload_idents
+        others = set(sys._current_frames()) - self.m_idents - _offload_idents - (<_Observers>self.obs).idents
         if others:
             self.deadlock_armed = False
             gr_sched_defer_deadlock(self.s, gr_nanotime() + _DEADLOCK_RECHECK_NS)
@@ -984,15 +991,11 @@ cdef class Runtime:
         return n
 
     cdef void deadlock(self) noexcept:
-        cdef list parked = []
-        cdef M m
-        cdef gr_g *g
-        for m in self.ms:
-            g = m.cm.started.head
-            while g != NULL:
-                parked.append(repr(<Task>g.obj))
-                g = g.started_next
-        self.abort(Deadlock("all tasks are asleep - deadlock! parked: " + ", ".join(parked)))
+        try:
+            msg = _deadlock_message(self)
+        except BaseException as e:  # the report must not hide the deadlock itself
+            msg = f"all tasks are asleep - deadlock! (the report failed: {e!r})"
+        self.abort(Deadlock(msg))
 
 
 cdef bint _gil_enabled():
@@ -1023,7 +1026,7 @@ cdef int _resolve_procs(object procs) except -1:
     return n
 
 
-def run(main, *args, procs=None, affinity=None, trace=None, **kwargs):
+def run(main, *args, procs=None, affinity=None, watchdog=None, trace=None, **kwargs):
     """Run ``main(*args, **kwargs)`` as the first task of a fresh runtime and return its
     result (or re-raise its exception).
 
@@ -1034,8 +1037,15 @@ def run(main, *args, procs=None, affinity=None, trace=None, **kwargs):
     returns, tasks still alive are cancelled and finish before run() returns; a task that
     still reaches a park point a second after that (it keeps catching Cancelled) is
     abandoned, never resumed, and named in a warning on the "goroutines" logger. If every
-    task is parked and nothing can wake any of them, run() raises Deadlock.
-    ``trace`` (a path) records an execution trace of the whole run there (see trace()).
+    task is parked and nothing can wake any of them, run() raises Deadlock, naming each
+    stuck task, what it waits on and where. ``trace`` (a path) records an execution
+    trace of the whole run there (see trace()).
+
+    ``watchdog`` (seconds; default the GOROUTINES_WATCHDOG environment variable, else off)
+    reports with a HogWarning each time a task holds its M longer than that without
+    yielding. GOROUTINES_SCHEDTRACE (milliseconds) prints a line of scheduler state that
+    often, GOROUTINES_DUMP_SIGNAL (such as SIGUSR1) makes that signal print dump(), and
+    GOROUTINES_SPAWN_SITES=1 has go() record where each task was started (for dump()).
 
     Example::
 
@@ -1049,6 +1059,11 @@ def run(main, *args, procs=None, affinity=None, trace=None, **kwargs):
     _check_not_forked()
     _check_fn(main, "run")
     cdef int n = _resolve_procs(procs)
+    cdef double wd = _resolve_watchdog(watchdog)
+    cdef double sched_period = _resolve_schedtrace()
+    dump_signal = _resolve_dump_signal()
+    _resolve_spawn_sites()
+    cdef _Observers obs = _Observers()
     # Only affinity needs the topology: a plain run never reads sysfs.
     places = placement(affinity, n) if affinity is not None else [(0, None)] * n
     saved_affinity = os.sched_getaffinity(0) if affinity is not None else None
@@ -1073,6 +1088,8 @@ def run(main, *args, procs=None, affinity=None, trace=None, **kwargs):
             # Python waits the whole interval before CPython forces a switch.
             gr_sched_set_gil_policy(rt.s, <int64_t>(sys.getswitchinterval() * 0.5e9))
         rt.lock = threading.Lock()
+        obs.rt = rt
+        rt.obs = obs
         rt.m_idents = set()
         rt.ms = []
         for i in range(n):
@@ -1088,6 +1105,7 @@ def run(main, *args, procs=None, affinity=None, trace=None, **kwargs):
         m = rt.ms[0]
         rt.main = _new_task(rt, m, main, args, kwargs, None)
         gr_spawn_pinned(m.cm, &rt.main.g)  # main runs on this thread: signal.signal() works
+        obs.start(wd, sched_period, dump_signal)
         for i in range(1, n):
             err = gr_m_thread_start((<M>rt.ms[i]).cm, _m_thread_body)
             if err:
@@ -1095,6 +1113,7 @@ def run(main, *args, procs=None, affinity=None, trace=None, **kwargs):
                 break
         m.thread_main()
     finally:
+        obs.stop()
         if rt is not None and rt.s != NULL:
             for i in range(1, n):
                 with nogil:
@@ -1178,24 +1197,37 @@ def go(fn, *args, context=None, **kwargs) -> Task:
     thread is running in at the same time). ``context`` is reserved: it is not passed to
     ``fn``.
 
+    ``name`` (reserved as well, as in asyncio's create_task) names the task in its repr,
+    ``gr.tasks()``, ``gr.dump()`` and reports; the default is the function's qualified
+    name. Every other keyword argument goes to ``fn``.
+
     Example::
 
-        t = gr.go(print, "hello from a task")
+        t = gr.go(print, "hello from a task", name="greeter")
         t.join()
     """
     _check_fn(fn, "go")
     if context is not None and not isinstance(context, contextvars.Context):
         raise TypeError(f"go() context must be a contextvars.Context, not {type(context).__name__}")
+    # name is taken out of kwargs rather than declared keyword-only: Cython's parsing of a
+    # keyword-only argument costs every go() ~12 ns, even one without keywords.
+    name = kwargs.pop("name", None) if kwargs else None
+    if name is not None and type(name) is not str:
+        raise TypeError(f"go() name must be a str, not {type(name).__name__}")
     cdef M m = _curm()
     cdef Task t
     if m is not None:
         t = _new_task(m.rt, m, fn, args, kwargs, context)
+        t._name = name
+        _note_spawn_site(t)
         gr_spawn(m.cm, &t.g)
         return t
     cdef Runtime rt = _current_rt()
     if rt is None:
         raise RuntimeError("go() must be called under goroutines.run()")
     t = _new_task(rt, None, fn, args, kwargs, context)
+    t._name = name
+    _note_spawn_site(t)
     if gr_spawn_external(rt.s, &t.g) != 0:
         Py_DECREF(t)  # the runtime's reference: it never took the task
         raise RuntimeError("go() must be called under goroutines.run(): this run is shutting down")
@@ -1288,6 +1320,14 @@ def procs() -> int:
 def stats() -> dict:
     """Scheduler counters: totals and, under ``"procs"``, one dict per P.
 
+    Beside the counters, each P has ``"latency"``, a histogram of the time tasks waited
+    from ready to running, ``"wait"``, one histogram per wait reason of the time parked
+    tasks waited, and ``"tasks"``, the live tasks registered on it; the totals merge them
+    and add the offload pool (``"offload"``) and the tasks waiting on fds. A histogram is a
+    dict: ``count``, ``sum``, ``max``, ``p50``, ``p99`` (seconds) and ``buckets`` (bucket i
+    counts durations under 2**i ns). One wait in 16 is timed (Go samples too), so counts
+    are about a sixteenth of the waits.
+
     Example::
 
         print(gr.stats()["steals"])
@@ -1312,6 +1352,7 @@ def stats() -> dict:
             "finished": snap.finished,
             "runq_len": snap.runq_len,
         })
+        _observe_pstats(rt, i, per[i])
     return {
         "procs": per,
         "tasks_spawned": gr_sched_spawned(rt.s),
@@ -1323,6 +1364,7 @@ def stats() -> dict:
         "global_runq_len": gr_sched_globalq_len(rt.s),
         "idle_ms": gr_sched_nmidle(rt.s),
         "spinning_ms": gr_sched_nmspinning(rt.s),
+        **_observe_totals(rt, per),
     }
 
 
@@ -1335,3 +1377,4 @@ include "_netpoll.pxi"
 include "_future.pxi"
 include "_api.pxi"
 include "_trace.pxi"
+include "_observe.pxi"

@@ -1157,12 +1157,14 @@ class TaskGroup:
     def go(self, fn, *args, **kwargs) -> Task:
         """Start ``fn(*args, **kwargs)`` as a task of the group and return its Task; with
         a limit, first park until fewer than ``limit`` tasks of the group are running.
+        ``name`` as for go() (default: fn's qualified name, not the group's wrapper's).
 
         Example::
 
             t = tg.go(fetch, url)
         """
         _check_fn(fn, "TaskGroup.go")
+        name = kwargs.pop("name", None) if kwargs else None
         self._check_open()
         slots = self._slots
         if slots is not None:
@@ -1170,7 +1172,8 @@ class TaskGroup:
         try:
             with self._lock:
                 self._check_open()
-                t = go(self._run, fn, args, kwargs)
+                t = go(self._run, fn, args, kwargs,
+                       name=_fn_name(fn) if name is None else name)
                 self._tasks.append(t)
                 cancelling = self._cancelling
         except BaseException:
