@@ -297,10 +297,21 @@ int gr_netpoll_poll(gr_netpoll *np)
     if (!atomic_load(&np->inited))
         return 0;
     atomic_store_explicit(&np->lastpoll, gr_nanotime(), memory_order_relaxed);
+    atomic_fetch_add_explicit(&np->npolls, 1, memory_order_relaxed);
     int n = gr_npb_wait(np, 0);
     if (n > 0)
         GR_TRACE(GR_TEV_POLL, 0, (uint64_t)n, 0);
     return n < 0 ? 0 : n;
+}
+
+uint64_t gr_netpoll_npolls(gr_netpoll *np)
+{
+    return atomic_load_explicit(&np->npolls, memory_order_relaxed);
+}
+
+uint64_t gr_netpoll_nblocks(gr_netpoll *np)
+{
+    return atomic_load_explicit(&np->nblocks, memory_order_relaxed);
 }
 
 int gr_netpoll_try_block(gr_netpoll *np)
@@ -317,6 +328,7 @@ void gr_netpoll_unblock(gr_netpoll *np)
 
 int gr_netpoll_block(gr_netpoll *np, int64_t timeout_ns)
 {
+    atomic_fetch_add_explicit(&np->nblocks, 1, memory_order_relaxed);
     int n = gr_npb_wait(np, timeout_ns);
     GR_TRACE(GR_TEV_POLL, 0, (uint64_t)(n > 0 ? n : 0), 1);
     return n;

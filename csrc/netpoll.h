@@ -78,6 +78,9 @@ typedef struct gr_netpoll {
     _Atomic int32_t blocked;      /* an M is in gr_netpoll_block */
     _Atomic uint32_t wakesig;     /* a break is pending in evfd (Go's netpollWakeSig) */
     _Atomic int64_t lastpoll;     /* gr_nanotime() of the last poll */
+    /* Counters for stats(), relaxed: nothing is ordered by them. */
+    _Atomic uint64_t npolls;      /* non-blocking polls */
+    _Atomic uint64_t nblocks;     /* waits of an M blocked in the poller */
 } gr_netpoll;
 
 void gr_netpoll_init(gr_netpoll *np);
@@ -111,6 +114,9 @@ static inline int64_t gr_netpoll_nwait(gr_netpoll *np)
 /* Poll once, without blocking, and ready the waiters of every fd found ready. Returns how
  * many G's were readied. */
 int gr_netpoll_poll(gr_netpoll *np);
+/* How many polls and blocking waits this poller has made (since its init). */
+uint64_t gr_netpoll_npolls(gr_netpoll *np);
+uint64_t gr_netpoll_nblocks(gr_netpoll *np);
 /* Become the one M blocked in the poller: 1 if this caller now is (call gr_netpoll_block,
  * then gr_netpoll_unblock), 0 if another M is. */
 int gr_netpoll_try_block(gr_netpoll *np);

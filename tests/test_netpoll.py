@@ -489,3 +489,19 @@ def test_poll_handle_waits_and_closes(grun):
     finally:
         a.close()
         b.close()
+
+
+def test_stats_count_the_pollers_checks_and_blocking_waits(grun):
+    # The live counts name the network poller's work: a task parked on a socket makes
+    # the idle M block in the poller, and a busy M checks it without blocking.
+    def main():
+        before = gr.stats()
+        a, b = socket.socketpair()
+        with a, b:
+            gr.after_func(0.02, b.send, b"x")
+            gr.wait_readable(a)
+        after = gr.stats()
+        return before["polls"], after["polls"], before["poll_blocks"], after["poll_blocks"]
+
+    polls0, polls1, blocks0, blocks1 = grun(main)
+    assert polls1 >= polls0 and blocks1 > blocks0

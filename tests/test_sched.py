@@ -33,6 +33,8 @@ TOP_KEYS = {
     "from_global",
     "runq_len",
     "fd_waiters",
+    "polls",
+    "poll_blocks",
 }
 
 

@@ -223,6 +223,8 @@ cdef extern from "netpoll.h" nogil:
     bint gr_netpoll_close(gr_netpoll *np, gr_pollfd *pd, uint32_t seq)
     bint gr_pollfd_hup(gr_pollfd *pd)
     int64_t gr_netpoll_nwait(gr_netpoll *np)
+    uint64_t gr_netpoll_npolls(gr_netpoll *np)
+    uint64_t gr_netpoll_nblocks(gr_netpoll *np)
     void gr_sched_set_netpoll(gr_sched *s, gr_netpoll *np)  # sched.h
 
 

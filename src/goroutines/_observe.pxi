@@ -683,4 +683,7 @@ cdef dict _observe_totals(Runtime rt, list per):
         "runq_len": sum(p["runq_len"] for p in per),
         "offload": offload,
         "fd_waiters": gr_netpoll_nwait(&_netpoll),
+        # The poller is the process's, shared by runs: counts since its first use.
+        "polls": gr_netpoll_npolls(&_netpoll),
+        "poll_blocks": gr_netpoll_nblocks(&_netpoll),
     }

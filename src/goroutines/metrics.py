@@ -112,6 +112,12 @@ class GoroutinesCollector(Collector):
         yield gauge("goroutines_spinning_ms", "Ms searching for work.", st["spinning_ms"])
         yield gauge("goroutines_global_runq", "Tasks on the global queue.", st["global_runq_len"])
         yield gauge("goroutines_fd_waiters", "Tasks parked on a file descriptor.", st["fd_waiters"])
+        polls = CounterMetricFamily("goroutines_netpoll_polls",
+                                    "Network poller checks, without and with blocking.",
+                                    labels=["kind"])
+        polls.add_metric(["poll"], st["polls"])
+        polls.add_metric(["block"], st["poll_blocks"])
+        yield polls
         off = st["offload"]
         yield gauge("goroutines_offload_threads", "Threads of the blocking() pool.", off["threads"])
         yield gauge("goroutines_offload_queued", "blocking() calls waiting for a thread.",
