@@ -224,6 +224,19 @@ static void drain_inbox(gr_p *p)
     gr_gqueue_append(&p->readyq, fifo, tail);
 }
 
+/* Hand g to another M: onto its P's inbox, then wake it. */
+static void inbox_push(gr_m *owner, gr_g *g)
+{
+    gr_p *p = owner->p;
+    gr_g *head = atomic_load_explicit(&p->inbox, memory_order_relaxed);
+    do {
+        g->schedlink = head;
+        /* release: publishes g (and what the waker handed it) to drain_inbox. */
+    } while (!atomic_compare_exchange_weak_explicit(&p->inbox, &head, g, memory_order_release,
+                                                    memory_order_relaxed));
+    m_unpark(owner);
+}
+
 void gr_ready(gr_g *g, int next)
 {
     gr_m *owner = atomic_load_explicit(&g->m, memory_order_relaxed);
@@ -241,14 +254,7 @@ void gr_ready(gr_g *g, int next)
         }
         return;
     }
-    gr_p *p = owner->p;
-    gr_g *head = atomic_load_explicit(&p->inbox, memory_order_relaxed);
-    do {
-        g->schedlink = head;
-        /* release: publishes g (and what the waker handed it) to drain_inbox. */
-    } while (!atomic_compare_exchange_weak_explicit(&p->inbox, &head, g, memory_order_release,
-                                                    memory_order_relaxed));
-    m_unpark(owner);
+    inbox_push(owner, g);
 }
 
 int gr_g_wake(gr_g *g, uint32_t reason, int next)
@@ -302,6 +308,19 @@ void gr_spawn_pinned(gr_m *m, gr_g *g)
     gr_live_add(&m->p->stats.obs.live, g);
     gr_obs_spawned(g);
     gr_gqueue_push(&m->p->readyq, g);
+}
+
+void gr_spawn_on(gr_m *m, gr_m *target, gr_g *g)
+{
+    GR_STAT_INC(m->p->stats.spawned);
+    atomic_store_explicit(&g->m, target, memory_order_relaxed);
+    gr_g_move(g, GR_G_NEW, GR_G_RUNNABLE, "a G spawned twice");
+    gr_live_add(&m->p->stats.obs.live, g); /* any P's list serves: the lock guards it */
+    gr_obs_spawned(g);
+    if (target == m)
+        gr_gqueue_push(&m->p->readyq, g);
+    else
+        inbox_push(target, g);
 }
 
 int gr_spawn_external(gr_sched *s, gr_g *g)

@@ -172,6 +172,9 @@ void gr_spawn(gr_m *m, gr_g *g);
  * on the thread that called run(), where signal handlers can be installed). Call before
  * any other M runs. */
 void gr_spawn_pinned(gr_m *m, gr_g *g);
+/* Spawn g from M m (its own thread) to run on target only, never stolen: code that must
+ * run on one thread, such as installing a signal handler on the main thread's M. */
+void gr_spawn_on(gr_m *m, gr_m *target, gr_g *g);
 /* The same as gr_spawn from a thread that is not an M: the global queue. Returns -1
  * (and queues nothing) once the runtime is closing (gr_sched_close). */
 int gr_spawn_external(gr_sched *s, gr_g *g);

@@ -98,6 +98,50 @@ def test_bad_arguments(grun):
     grun(main)
 
 
+def test_a_task_on_another_m_installs_through_the_main_threads_m(go_elsewhere):
+    # Python installs handlers only on the main thread; a task on M1 has them installed
+    # by a task spawned onto M0, the M of run()'s (main) thread, and joins it.
+    def elsewhere(installed, sent):
+        assert threading.current_thread() is not threading.main_thread()
+        sigs = gr.notify(signal.SIGUSR1)
+        try:
+            installed.close()
+            sent.recv()
+            return sigs.recv(timeout=10)
+        finally:
+            gr.stop_notify(sigs)
+
+    def main():
+        installed, sent = gr.Chan(), gr.Chan(1)
+        t = go_elsewhere(elsewhere, installed, sent)
+        for _ in installed:
+            pass
+        # Sent by the main thread itself, which runs the handler at its next bytecode: a
+        # signal that another thread takes while M0 sleeps waits for M0 to wake (a
+        # limit of the runtime's signal handling, not of notify).
+        os.kill(os.getpid(), signal.SIGUSR1)
+        sent.send(None)
+        return t.join()
+
+    assert gr.run(main, procs=2) is signal.SIGUSR1
+    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+
+
+def test_a_run_started_off_the_main_thread_says_why():
+    out = []
+
+    def main():
+        try:
+            gr.notify(signal.SIGUSR1)
+        except RuntimeError as e:
+            out.append(str(e))
+
+    th = threading.Thread(target=gr.run, args=(main,))
+    th.start()
+    th.join()
+    assert "run() started on the main" in out[0]
+
+
 def test_off_the_main_thread_it_says_why(grun):
     def main():
         out = []

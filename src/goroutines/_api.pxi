@@ -847,12 +847,24 @@ cdef list _signals(tuple signals):
     return out
 
 
-cdef int _check_main_thread(str what) except -1:
-    if threading.current_thread() is not threading.main_thread():
-        raise RuntimeError(f"{what}() installs signal handlers, which Python allows only on "
-                           f"the main thread: call it from the main task (or another task "
-                           f"running on the main thread)")
-    return 0
+cdef object _on_main_thread(str what, object fn, tuple args):
+    """fn(*args) on the main thread, where Python lets signal handlers be installed: here if
+    this is it, else as a task spawned onto the M running there (the M that called run(),
+    when run() was called on the main thread), which the calling task joins."""
+    if threading.current_thread() is threading.main_thread():
+        return fn(*args)
+    cdef M m = _curm()
+    cdef M m0
+    cdef Task t
+    if m is not None and m.cur is not None:
+        m0 = m.rt.ms[0]
+        if threading.main_thread().ident in m.rt.m_idents and m0.cm != NULL:
+            t = _new_task(m.rt, m, fn, args, None, None)
+            gr_spawn_on(m.cm, m0.cm, &t.g)
+            return t.join()
+    raise RuntimeError(f"{what}() installs signal handlers, which Python allows only on the "
+                       f"main thread: call it from a task of a run() started on the main "
+                       f"thread")
 
 
 def notify(*signals, chan=None) -> Chan:
@@ -861,7 +873,8 @@ def notify(*signals, chan=None) -> Chan:
     give it room). Returns the channel (a new ``Chan(len(signals))`` unless ``chan`` is
     given). Ctrl-C stops the run as usual unless SIGINT is among the signals.
     stop_notify(), or the end of run(), undoes it. Python installs handlers only on the
-    main thread: call it from the main task (run()'s thread).
+    main thread: from a task on another M, the handlers are installed by a task on the
+    main thread's M (so the run must have been started on the main thread).
 
     Example::
 
@@ -873,7 +886,11 @@ def notify(*signals, chan=None) -> Chan:
         chan = Chan(len(sigs))
     elif not isinstance(chan, Chan):
         raise TypeError(f"chan must be a Chan, not {type(chan).__name__}")
-    _check_main_thread("notify")
+    _on_main_thread("notify", _notify_here, (sigs, chan))
+    return chan
+
+
+def _notify_here(sigs, chan):
     with _sig_lock:
         for s in sigs:
             chans = _sig_chans.get(s, ())
@@ -882,12 +899,11 @@ def notify(*signals, chan=None) -> Chan:
             if s not in _sig_saved:
                 _sig_saved[s] = _signal.signal(s, _on_signal)
             _sig_chans[s] = chans + (chan,)
-    return chan
 
 
 def stop_notify(chan) -> None:
     """Stop delivering signals to ``chan``; a signal no channel is notified of any more
-    gets its previous handler back. Call it from the main task, as notify().
+    gets its previous handler back. Works from any task, as notify() does.
 
     Example::
 
@@ -895,7 +911,10 @@ def stop_notify(chan) -> None:
     """
     if not isinstance(chan, Chan):
         raise TypeError(f"chan must be a Chan, not {type(chan).__name__}")
-    _check_main_thread("stop_notify")
+    _on_main_thread("stop_notify", _stop_notify_here, (chan,))
+
+
+def _stop_notify_here(chan):
     with _sig_lock:
         for s in list(_sig_chans):
             chans = tuple(c for c in _sig_chans[s] if c is not chan)
