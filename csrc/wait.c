@@ -71,34 +71,27 @@ int gr_g_join_end(gr_g *target, gr_g *self)
 
 /* ---- cancel ------------------------------------------------------------------------- */
 
-int gr_g_cancel(gr_g *g)
+/* Set flag on g and wake it if it is parked. seq_cst and a full fence before the claim
+ * reads `waiting`: pairs with the seq_cst store of `waiting` in gr_g_prepare_wait and the
+ * load of the flags after it in gr_waitop_begin. Either this claim sees the G waiting, or
+ * the G sees the flag and wakes itself: a cancel or interrupt that lands as the G parks is
+ * never lost. */
+static int flag_and_wake(gr_g *g, uint32_t flag)
 {
     if (gr_g_done(g))
         return 0;
-    /* seq_cst and a full fence before the claim reads `waiting`: pairs with the seq_cst
-     * store of `waiting` in gr_g_prepare_wait and the load of the flag after it in
-     * gr_waitop_begin. Either this claim sees the G waiting, or the G sees the flag and
-     * wakes itself: a cancel that lands as the G parks is never lost. */
-    atomic_fetch_or_explicit(&g->flags, GR_G_FLAG_CANCEL, memory_order_seq_cst);
+    atomic_fetch_or_explicit(&g->flags, flag, memory_order_seq_cst);
     atomic_thread_fence(memory_order_seq_cst);
     gr_g_wake(g, GR_WAKE_CANCEL, 0);
     return 1;
 }
 
-int gr_g_interrupt(gr_g *g)
-{
-    if (gr_g_done(g))
-        return 0;
-    /* As gr_g_cancel: seq_cst with a fence before the claim, pairing with
-     * gr_g_prepare_wait's store of `waiting` and gr_waitop_begin's load of the flag. The
-     * interrupter wrote the scope state before this, and the G clears the flag
-     * (gr_g_interrupt_clear) before it reads that state: either the G reads the new state,
-     * or the flag is set after its clear and its wait ends at once. */
-    atomic_fetch_or_explicit(&g->flags, GR_G_FLAG_INTERRUPT, memory_order_seq_cst);
-    atomic_thread_fence(memory_order_seq_cst);
-    gr_g_wake(g, GR_WAKE_CANCEL, 0);
-    return 1;
-}
+int gr_g_cancel(gr_g *g) { return flag_and_wake(g, GR_G_FLAG_CANCEL); }
+
+/* The interrupter wrote the scope state before this, and the G clears the flag
+ * (gr_g_interrupt_clear) before it reads that state: either the G reads the new state, or
+ * the flag is set after its clear and its wait ends at once. */
+int gr_g_interrupt(gr_g *g) { return flag_and_wake(g, GR_G_FLAG_INTERRUPT); }
 
 void gr_g_interrupt_clear(gr_g *self)
 {

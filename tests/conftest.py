@@ -30,7 +30,7 @@ GUARD_SECONDS = 30
 # Modules whose tests leave another library's threads alive for the rest of the process
 # (Dask's client keeps its event loop and offload threads). While a thread outside the
 # runtime lives, no deadlock is reported (design.md), so these run after every other test.
-RUN_LAST = ("test_dask.py", "test_api_dask.py")
+RUN_LAST = ("test_dask.py",)
 
 
 def pytest_collection_modifyitems(items):

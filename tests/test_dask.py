@@ -230,3 +230,28 @@ def test_ray_object_refs():
         assert gr.run(main, procs=2) == [i * i for i in range(20)]
     finally:
         ray.shutdown()
+
+
+# gr.wait and gr.as_completed with Dask futures mixed with tasks (issue 10).
+
+def fail_with_key_error(msg):
+    raise KeyError(msg)
+
+
+def test_wait_and_as_completed_on_dask_futures_and_tasks(client, procs):
+    def main():
+        slow = client.submit(time.sleep, 5, pure=False)
+        quick = client.submit(pow, 2, 10, pure=False)
+        failing = client.submit(fail_with_key_error, "dask", pure=False)
+        t = gr.go(str, "task")
+        done, pending = gr.wait([slow, failing, t], return_when=gr.FIRST_EXCEPTION)
+        assert failing in done and t in done
+        got = list(gr.as_completed([quick, t], timeout=30))
+        assert set(got) == {quick, t} and quick.result() == 1024
+        with pytest.raises(KeyError):
+            failing.result()
+        slow.cancel()
+        done, pending = gr.wait([slow], timeout=30)
+        return done == {slow} and slow.cancelled()
+
+    assert gr.run(main, procs=procs)
