@@ -73,6 +73,10 @@ cdef extern from "Python.h":
 
 cdef extern from *:
     """
+    #if PY_VERSION_HEX < 0x030B0000
+    #include <frameobject.h>  /* 3.10: PyFrameObject's fields (f_lasti) */
+    #endif
+
     /* The code object and instruction offset of the Python frame that called go(): its
        line is worked out only when someone asks (PyCode_Addr2Line walks the line table,
        which costs more than the rest of a spawn). Py_None when no Python frame called. */
@@ -91,9 +95,14 @@ cdef extern from *:
     #endif
         return (PyObject *)PyFrame_GetCode(f);
     }
+
+    static int gr_code_line(PyObject *code, int lasti)
+    {
+        return PyCode_Addr2Line((PyCodeObject *)code, lasti);
+    }
     """
     object gr_caller_code(int *lasti)
-    int PyCode_Addr2Line(object code, int lasti)
+    int gr_code_line(object code, int lasti)
 
 
 # Most frames of a stack kept per task (the innermost ones).
@@ -217,7 +226,7 @@ cdef object _spawn_site(Task t):
     code = t.spawn_code
     if code is None:
         return None
-    return (code.co_filename, PyCode_Addr2Line(code, t.spawn_lasti))
+    return (code.co_filename, gr_code_line(code, t.spawn_lasti))
 
 
 cdef list _live_tasks(Runtime rt):
