@@ -300,16 +300,6 @@ void gr_spawn(gr_m *m, gr_g *g)
         wakep(s);
 }
 
-void gr_spawn_pinned(gr_m *m, gr_g *g)
-{
-    GR_STAT_INC(m->p->stats.spawned);
-    atomic_store_explicit(&g->m, m, memory_order_relaxed);
-    gr_g_move(g, GR_G_NEW, GR_G_RUNNABLE, "a G spawned twice");
-    gr_live_add(&m->p->stats.obs.live, g);
-    gr_obs_spawned(g);
-    gr_gqueue_push(&m->p->readyq, g);
-}
-
 void gr_spawn_on(gr_m *m, gr_m *target, gr_g *g)
 {
     GR_STAT_INC(m->p->stats.spawned);

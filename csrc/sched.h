@@ -168,12 +168,10 @@ uint32_t gr_fastrand(void);
 void gr_g_init(gr_m *m, gr_g *g, void *obj);
 /* Make a new G runnable: runnext of m's P, then wake an idle M if nobody is spinning. */
 void gr_spawn(gr_m *m, gr_g *g);
-/* Make a new G runnable on m only, as if it had started there (run()'s main: it must run
- * on the thread that called run(), where signal handlers can be installed). Call before
- * any other M runs. */
-void gr_spawn_pinned(gr_m *m, gr_g *g);
-/* Spawn g from M m (its own thread) to run on target only, never stolen: code that must
- * run on one thread, such as installing a signal handler on the main thread's M. */
+/* Spawn g from M m (its own thread, or run()'s before any M runs) to run on target only,
+ * as if it had started there, never stolen: code that must run on one thread, such as
+ * run()'s main on the thread that called run() and installing a signal handler on the main
+ * thread's M. */
 void gr_spawn_on(gr_m *m, gr_m *target, gr_g *g);
 /* The same as gr_spawn from a thread that is not an M: the global queue. Returns -1
  * (and queues nothing) once the runtime is closing (gr_sched_close). */

@@ -158,3 +158,12 @@ def test_run_refused_for_bad_values_leaves_no_thread_behind(monkeypatch):
         gr.run(int)
     assert threading.active_count() == before
     assert os.environ["GOROUTINES_WATCHDOG"] == "x"
+
+
+def test_the_watchdog_still_runs_when_the_run_is_traced(tmp_path):
+    # run(trace=...) re-entered run() without its watchdog argument.
+    def main():
+        gr.go(time.sleep, HOG, name="traced-hog").join()
+
+    _, hogs = run_catching(main, procs=1, watchdog=THRESHOLD, trace=str(tmp_path / "t.json"))
+    assert [h.task_name for h in hogs] == ["traced-hog"]

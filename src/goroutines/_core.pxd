@@ -95,6 +95,6 @@ cdef M _curm()
 cdef M _running(str what)
 cdef int _park(M m, Task t, int reason) except -1
 cdef int _wait(M m, Task t, gr_waitop *op, int64_t deadline, int reason) except -1
-cdef int _check_cancel(M m, Task t) except -1
+cdef int _check_cancel(M m, Task t, bint scopes=*) except -1
 cdef int64_t _deadline(object seconds, str what) except -2
 cdef Task _new_task(Runtime rt, M m, object fn, tuple args, dict kwargs, object ctx)

@@ -802,7 +802,7 @@ cdef int _wait(M m, Task t, gr_waitop *op, int64_t deadline, int reason) except 
     for the next park point. A shielded wait (op.shield, waitop.h) raises no Cancelled: it
     returns GR_WAIT_CANCELLED when a cancel woke it, once, and its caller decides."""
     if op.shield == GR_SHIELD_NONE:
-        _check_cancel(m, t)
+        _check_cancel(m, t, False)  # the scopes, if any, are _wait_scoped's to look at
     if t.scope is not None or gr_g_interrupted(&t.g):
         return _wait_scoped(m, t, op, deadline, reason)
     cdef int rc = gr_waitop_begin(op, &t.g, deadline)
@@ -869,12 +869,14 @@ cdef inline bint _cancel_pending(M m, Task t) noexcept:
     return gr_g_cancel_requested(&t.g) or gr_sched_closing(m.rt.s)
 
 
-cdef int _check_cancel(M m, Task t) except -1:
+cdef int _check_cancel(M m, Task t, bint scopes=True) except -1:
     """The start of every park point: a task with a cancellation pending gets Cancelled,
     every time (a cancelled task stays cancelled, as in trio). It yields first, as trio's
-    checkpoints do, so a task that catches Cancelled in a loop cannot starve its M."""
+    checkpoints do, so a task that catches Cancelled in a loop cannot starve its M. So
+    does a task in a cancelled scope, unless the caller looks at the scopes itself
+    (scopes=False: _wait_scoped)."""
     if not _cancel_pending(m, t):
-        if t.scope is not None and _scope_state(t) == _CHAIN_CANCELLED:
+        if scopes and t.scope is not None and _scope_state(t) == _CHAIN_CANCELLED:
             raise Cancelled()
         return 0
     if gr_sched_closing(m.rt.s):
@@ -1055,7 +1057,7 @@ def run(main, *args, procs=None, affinity=None, watchdog=None, trace=None, **kwa
     """
     if trace is not None:  # recorded around the whole run (see trace())
         with Trace(trace):
-            return run(main, *args, procs=procs, affinity=affinity, **kwargs)
+            return run(main, *args, procs=procs, affinity=affinity, watchdog=watchdog, **kwargs)
     _check_not_forked()
     _check_fn(main, "run")
     cdef int n = _resolve_procs(procs)
@@ -1104,7 +1106,7 @@ def run(main, *args, procs=None, affinity=None, watchdog=None, trace=None, **kwa
         _set_rt(rt)
         m = rt.ms[0]
         rt.main = _new_task(rt, m, main, args, kwargs, None)
-        gr_spawn_pinned(m.cm, &rt.main.g)  # main runs on this thread: signal.signal() works
+        gr_spawn_on(m.cm, m.cm, &rt.main.g)  # main runs on this thread: signal.signal() works
         obs.start(wd, sched_period, dump_signal)
         for i in range(1, n):
             err = gr_m_thread_start((<M>rt.ms[i]).cm, _m_thread_body)
@@ -1189,7 +1191,7 @@ cdef Task _new_task(Runtime rt, M m, object fn, tuple args, dict kwargs, object 
     return t
 
 
-def go(fn, *args, context=None, **kwargs) -> Task:
+def go(fn, *args, **kwargs) -> Task:
     """Start ``fn(*args, **kwargs)`` as a new task and return its Task at once.
 
     The task runs in a copy of the caller's ``contextvars`` context, as an asyncio task
@@ -1207,13 +1209,17 @@ def go(fn, *args, context=None, **kwargs) -> Task:
         t.join()
     """
     _check_fn(fn, "go")
-    if context is not None and not isinstance(context, contextvars.Context):
-        raise TypeError(f"go() context must be a contextvars.Context, not {type(context).__name__}")
-    # name is taken out of kwargs rather than declared keyword-only: Cython's parsing of a
-    # keyword-only argument costs every go() ~12 ns, even one without keywords.
-    name = kwargs.pop("name", None) if kwargs else None
-    if name is not None and type(name) is not str:
-        raise TypeError(f"go() name must be a str, not {type(name).__name__}")
+    # name and context are taken out of kwargs rather than declared keyword-only: Cython's
+    # parsing of a keyword-only argument costs every go() ~12 ns, even one without keywords.
+    name = context = None
+    if kwargs:
+        name = kwargs.pop("name", None)
+        if name is not None and type(name) is not str:
+            raise TypeError(f"go() name must be a str, not {type(name).__name__}")
+        context = kwargs.pop("context", None)
+        if context is not None and not isinstance(context, contextvars.Context):
+            raise TypeError(f"go() context must be a contextvars.Context, "
+                            f"not {type(context).__name__}")
     cdef M m = _curm()
     cdef Task t
     if m is not None:

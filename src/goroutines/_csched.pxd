@@ -79,7 +79,6 @@ cdef extern from "sched.h" nogil:
 
     void gr_g_init(gr_m *m, gr_g *g, void *obj)
     void gr_spawn(gr_m *m, gr_g *g)
-    void gr_spawn_pinned(gr_m *m, gr_g *g)
     void gr_spawn_on(gr_m *m, gr_m *target, gr_g *g)
     int gr_spawn_external(gr_sched *s, gr_g *g)
     void gr_g_start(gr_m *m, gr_g *g)
