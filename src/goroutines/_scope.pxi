@@ -234,17 +234,18 @@ cdef int64_t _scope_state(Task t) except -3:
 
 
 cdef CancelScope _scope_after(object seconds, bint raises, str what):
-    cdef CancelScope s = CancelScope.__new__(CancelScope)
     cdef double dt = _FOREVER_S if seconds is None else _seconds(seconds, what)
-    gr_scope_set_deadline(&s.s, GR_DEADLINE_NEVER if dt >= _FOREVER_S
-                          else max(1, gr_nanotime() + <int64_t>(dt * 1e9)))
-    s.raises = raises
-    return s
+    return _new_scope(GR_DEADLINE_NEVER if dt >= _FOREVER_S
+                      else max(1, gr_nanotime() + <int64_t>(dt * 1e9)), raises)
 
 
 cdef CancelScope _scope_at(object deadline, bint raises):
+    return _new_scope(_scope_deadline_ns(deadline), raises)
+
+
+cdef CancelScope _new_scope(int64_t deadline, bint raises):
     cdef CancelScope s = CancelScope.__new__(CancelScope)
-    gr_scope_set_deadline(&s.s, _scope_deadline_ns(deadline))
+    gr_scope_set_deadline(&s.s, deadline)
     s.raises = raises
     return s
 
