@@ -7,7 +7,6 @@ task. Exceptions, a cancelled Dask future, a timeout and a cancelled waiting tas
 the exception the stdlib would.
 """
 
-import concurrent.futures as cf
 import os
 import sys
 import time
@@ -33,21 +32,6 @@ def client():
         client.close()
         cluster.close()
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-        stop_dask_threads()
-
-
-def stop_dask_threads():
-    """Dask keeps two thread pools' threads for the life of the process. To goroutines they
-    are threads outside the runtime that could still wake a task, so every later run in
-    this test process would put its deadlock report off for good (tests/test_deadlock.py).
-    Fresh pools start their threads only when used."""
-    cb = distributed.Future._cb_executor
-    if cb is not None:
-        cb.shutdown(wait=True)
-        distributed.Future._cb_executor = None
-    utils = sys.modules["distributed.utils"]
-    utils._offload_executor.shutdown(wait=True)
-    utils._offload_executor = cf.ThreadPoolExecutor(1, thread_name_prefix="Dask-Offload")
 
 
 def os_threads():
