@@ -267,6 +267,8 @@ int gr_netpoll_event(gr_netpoll *np, uint64_t tag, int readable, int writable, i
         /* release: before the waiter it readies (or the flag it sets) can be seen. */
         if (hup)
             atomic_store_explicit(&pd->hup, 1, memory_order_release);
+        if (readable)
+            atomic_fetch_add(&pd->redges, 1); /* pairs with gr_pollfd_redges */
         for (int mode = 0; mode < 2; mode++) {
             if (!want[mode])
                 continue;

@@ -52,6 +52,9 @@ typedef struct gr_pollfd {
     /* A hang-up, the peer's FIN or an error was reported (sticky until the fd is
      * registered again). Read without the lock by gr_pollfd_hup. */
     _Atomic uint32_t hup;
+    /* Read edges harvested so far (never reset: handles compare it with what they saw).
+     * Read without the lock by gr_pollfd_redges. */
+    _Atomic uint32_t redges;
     gr_g *waiter[2];     /* the G parked for reading / writing, or NULL */
     uint64_t dev, ino;   /* identity of the registered file */
     struct gr_pollfd *next_free;
@@ -146,6 +149,16 @@ int gr_netpoll_event(gr_netpoll *np, uint64_t tag, int readable, int writable, i
 static inline int gr_pollfd_hup(gr_pollfd *pd)
 {
     return atomic_load_explicit(&pd->hup, memory_order_acquire) != 0;
+}
+
+/* How many read edges have been harvested for pd. A reader that drained the fd keeps
+ * what this said before its read: the same count later means no edge came since, so the
+ * next arrival is still to come as an edge for its wait; a new count means an edge came,
+ * which another wait (wait_readable on the same fd) may have spent, so it reads first.
+ * seq_cst, as the increment in gr_netpoll_event. */
+static inline uint32_t gr_pollfd_redges(gr_pollfd *pd)
+{
+    return atomic_load(&pd->redges);
 }
 
 #endif

@@ -1025,3 +1025,112 @@ def test_a_short_tcp_read_that_stopped_at_the_fin_still_sees_the_eof():
         return True
 
     assert gr.run(main, procs=1)
+
+
+def _fill_reads(b, a, blocks, size=1024):
+    """a sends `blocks` full buffers; b reads them with recv_into of exactly that size (the
+    first full read turns TCP_INQ on)."""
+    a.sendall(b"y" * size * blocks)
+    buf = bytearray(size)
+    got = 0
+    while got < size * blocks:
+        got += b.recv_into(buf)
+    return got
+
+
+def test_full_tcp_reads_with_nothing_left_wait_and_lose_nothing():
+    # A read that fills the buffer exactly and leaves nothing queued (TCP_INQ says 0) lets
+    # the next recv wait for the edge without a syscall: data that comes later, and the
+    # EOF that comes with the last full block, must still arrive.
+    def main():
+        with socket.create_server(LOCAL) as srv:
+            for last_with_fin in (False, True):
+                a = socket.create_connection(srv.getsockname())
+                b, _ = srv.accept()
+                assert _fill_reads(b, a, 3) == 3 * 1024
+                for _ in range(20):
+                    gr.go(lambda: (gr.sleep(0.001), a.sendall(b"z" * 1024)))
+                    assert b.recv(1024) == b"z" * 1024  # full, and nothing left again
+                if last_with_fin:
+                    a.sendall(b"w" * 1024)
+                    a.close()
+                    assert b.recv(1024) == b"w" * 1024
+                else:
+                    gr.go(lambda: (gr.sleep(0.001), a.close()))
+                assert b.recv(1024) == b""
+                b.close()
+        return True
+
+    assert gr.run(main, procs=1)
+
+
+def test_a_full_tcp_read_before_a_reset_still_sees_the_reset():
+    # The peer's data and its RST arrive before the read: the full read leaves nothing
+    # queued, and the edge that reported the reset is spent (pd's hup), so the next recv
+    # must try, not wait for an edge that never comes.
+    def main():
+        with socket.create_server(LOCAL) as srv:
+            for _ in range(20):
+                a = socket.create_connection(srv.getsockname())
+                b, _ = srv.accept()
+                _fill_reads(b, a, 2)
+                a.setsockopt(std_socket.SOL_SOCKET, std_socket.SO_LINGER, struct.pack("ii", 1, 0))
+                a.sendall(b"r" * 1024)
+                a.close()  # a reset
+                gr.wait_readable(b)
+                gr.sleep(0.001)
+                with pytest.raises(ConnectionResetError):
+                    while b.recv(1024):
+                        pass
+                b.close()
+        return True
+
+    assert gr.run(main, procs=1)
+
+
+def test_recvmsg_after_full_reads_sees_what_the_stdlib_would():
+    # TCP_INQ adds a control message to recvmsg(2): turned off before our recvmsg, and
+    # before a detach hands the fd to code that may call it.
+    def main():
+        with socket.create_server(LOCAL) as srv:
+            a = socket.create_connection(srv.getsockname())
+            b, _ = srv.accept()
+            _fill_reads(b, a, 2)
+            a.sendall(b"m" * 10)
+            first = b.recvmsg(1024, 64)
+            _fill_reads(b, a, 2)
+            a.sendall(b"n" * 10)
+            fd = b.detach()
+            with std_socket.socket(fileno=fd) as plain:
+                plain.setblocking(True)
+                second = plain.recvmsg(1024)
+            a.close()
+            return first, second
+
+    (data1, anc1, flags1, _), (data2, anc2, flags2, _) = gr.run(main, procs=1)
+    assert (data1, anc1, flags1) == (b"m" * 10, [], 0)
+    assert (data2, anc2, flags2) == (b"n" * 10, [], 0)
+
+
+@pytest.mark.parametrize("bufsize", [4096, 1024])  # a short read, a full one (TCP_INQ)
+def test_recv_after_wait_readable_spent_the_edge_does_not_hang(bufsize):
+    # A recv that drained the socket lets the next one wait for an edge without trying.
+    # gr.wait_readable() on the same socket spends that edge first: the recv must read,
+    # not wait for an edge that has come and gone.
+    def main():
+        with socket.create_server(LOCAL) as srv:
+            a = socket.create_connection(srv.getsockname())
+            b, _ = srv.accept()
+            gr.go(lambda: (gr.sleep(0.001), a.sendall(b"x" * 1024)))
+            assert b.recv(bufsize) == b"x" * 1024  # parked first: b is on the poller
+            _fill_reads(b, a, 2)
+            for i in range(20):
+                a.sendall(bytes([i]) * 1024)
+                gr.wait_readable(b)
+                assert b.recv(bufsize) == bytes([i]) * 1024
+            a.close()
+            assert b.recv(bufsize) == b""
+            b.close()
+        return True
+
+    assert gr.run(main, procs=1)

@@ -222,6 +222,7 @@ cdef extern from "netpoll.h" nogil:
     bint gr_netpoll_close_fd(gr_netpoll *np, int fd)
     bint gr_netpoll_close(gr_netpoll *np, gr_pollfd *pd, uint32_t seq)
     bint gr_pollfd_hup(gr_pollfd *pd)
+    uint32_t gr_pollfd_redges(gr_pollfd *pd)
     int64_t gr_netpoll_nwait(gr_netpoll *np)
     uint64_t gr_netpoll_npolls(gr_netpoll *np)
     uint64_t gr_netpoll_nblocks(gr_netpoll *np)

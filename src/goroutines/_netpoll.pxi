@@ -33,6 +33,10 @@ cdef extern from "netpoll.h" nogil:
         GR_POLL_READ
         GR_POLL_WRITE
 
+cdef extern from "sockio.h" nogil:
+    int gr_tcp_inq(int fd, int on)
+    ssize_t gr_recv_inq(int fd, void *buf, size_t n, int flags, int *inq)
+
 # One poller per process, shared by the runs: a socket may outlive the run that first
 # waited on it. Its epoll instance is made on the first wait of a task.
 cdef gr_netpoll _netpoll
@@ -118,15 +122,20 @@ cdef class _PollFd:
     cdef bint always_ready    # epoll cannot watch it (a regular file): never wait
     cdef bint closed
     cdef readonly int fd
-    # A TCP socket whose last recv came back short: Linux's TCP recv copies from every
-    # queued segment until the buffer is full, so a short one drained the queue, and the
-    # next recv waits for an edge first instead of spending a syscall on EAGAIN (every
-    # arrival after it is an edge; nginx does the same). Except where it stopped at the
-    # peer's FIN: then the EOF is already there, and its edge may be spent (an fd whose
-    # hang-up was reported never counts as drained). Not for AF_UNIX, whose recv can stop
-    # short at a message boundary with more queued.
+    # A TCP socket whose last recv drained the queue: the next recv waits for an edge
+    # first instead of spending a syscall on EAGAIN (every arrival after it is an edge;
+    # nginx does the same), unless an edge came meanwhile (pd's read edge count moved
+    # from drained_at), which another wait on the fd may have spent. A short read drained
+    # it: Linux's TCP recv copies from every queued segment until the buffer is full. A
+    # full one did if TCP_INQ says nothing is left (sockio.h); it is turned on at the
+    # first full read. Except where the read stopped at the peer's FIN or an error: then
+    # the EOF is already there, and its edge may be spent (an fd whose hang-up was
+    # reported never counts as drained). Not for AF_UNIX, whose recv can stop short at a
+    # message boundary with more queued.
     cdef public bint tcp
     cdef bint drained
+    cdef uint32_t drained_at
+    cdef int inq             # TCP_INQ: 0 not tried yet, 1 on, -1 unavailable or turned off
 
     def __cinit__(self, fileobj):
         self.fd = _fileno(fileobj)
@@ -170,6 +179,13 @@ cdef class _PollFd:
                 w = gr_wake_begin()  # its waiters may be tasks: a wake from this thread
                 gr_netpoll_close(&_netpoll, self.pd, self.seq)
                 gr_wake_end(w)
+
+    def no_inq(self) -> None:
+        """Turn TCP_INQ off for good before the fd is read by other means than recv and
+        recv_into (recvmsg, or a detached fd), which would see its control messages."""
+        if self.inq != -1 and self.tcp:  # 0 too: another handle of the socket may have set it
+            gr_tcp_inq(self.fd, 0)
+        self.inq = -1
 
     # ---- socket I/O: the hot path of goroutines.socket --------------------------------
     # One non-blocking syscall, with the GIL held (it never blocks, and releasing and
@@ -239,21 +255,31 @@ cdef class _PollFd:
         is set at the first wait (-1: none), so that a call made of several (sendall)
         shares one."""
         cdef ssize_t got
-        cdef int err
+        cdef int err, left
+        cdef bint watched
+        cdef uint32_t edges = 0
         if mode == GR_POLL_READ and self.drained:
             self.drained = False
-            if self.start_wait(timeout, deadline, EAGAIN):
+            if (self.gen == _netpoll.gen and gr_pollfd_redges(self.pd) == self.drained_at
+                    and self.start_wait(timeout, deadline, EAGAIN)):
                 self.wait(mode, deadline[0])
         while True:
             if self.closed:
                 raise OSError(EBADF, "Bad file descriptor")
             if mode == GR_POLL_READ:
-                got = c_recv(self.fd, buf, <size_t>n, flags | MSG_DONTWAIT)
-                # A short read drained the queue, unless it stopped at the peer's FIN
-                # and the edge that reported it is already spent (pd's hup).
-                if self.tcp and 0 < got < n and not (
-                        self.pd != NULL and self.gen == _netpoll.gen and gr_pollfd_hup(self.pd)):
+                watched = self.tcp and self.pd != NULL and self.gen == _netpoll.gen
+                if watched:
+                    edges = gr_pollfd_redges(self.pd)
+                if self.inq == 1:
+                    got = gr_recv_inq(self.fd, buf, <size_t>n, flags | MSG_DONTWAIT, &left)
+                else:
+                    got = c_recv(self.fd, buf, <size_t>n, flags | MSG_DONTWAIT)
+                    left = 0 if got < n else -1
+                    if got == n and self.tcp and self.inq == 0:
+                        self.inq = 1 if gr_tcp_inq(self.fd, 1) == 0 else -1
+                if watched and got > 0 and left == 0 and not gr_pollfd_hup(self.pd):
                     self.drained = True
+                    self.drained_at = edges
             else:
                 got = c_send(self.fd, buf, <size_t>n, flags | MSG_DONTWAIT)
             if got >= 0:

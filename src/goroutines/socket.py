@@ -122,6 +122,18 @@ def _cooperative(method, writing):
     return call
 
 
+def _without_inq(call):
+    """Turn TCP_INQ off first (csrc/sockio.h): recvmsg would see its control messages."""
+
+    def recv(self, *args):
+        (self._pfd or self._poller()).no_inq()
+        return call(self, *args)
+
+    recv.__name__ = recv.__qualname__ = call.__name__
+    recv.__doc__ = call.__doc__
+    return recv
+
+
 class socket(_StdSocket):  # type: ignore[no-redef]
     """A ``socket.socket`` whose blocking calls park the task (see the module's docstring).
 
@@ -221,8 +233,8 @@ class socket(_StdSocket):  # type: ignore[no-redef]
     recvfrom_into = _cooperative(_C.recvfrom_into, False)
     sendto = _cooperative(_C.sendto, True)
     if hasattr(_C, "recvmsg"):
-        recvmsg = _cooperative(_C.recvmsg, False)
-        recvmsg_into = _cooperative(_C.recvmsg_into, False)
+        recvmsg = _without_inq(_cooperative(_C.recvmsg, False))
+        recvmsg_into = _without_inq(_cooperative(_C.recvmsg_into, False))
         sendmsg = _cooperative(_C.sendmsg, True)
 
     def accept(self):
@@ -339,6 +351,8 @@ class socket(_StdSocket):  # type: ignore[no-redef]
     def detach(self):
         """Close the socket object without closing the fd, and return the fd (which stays
         non-blocking). Tasks waiting on it wake with OSError(EBADF)."""
+        if self._pfd is not None:
+            self._pfd.no_inq()  # whoever reads the fd next may call recvmsg
         self._drop_poller()
         return _StdSocket.detach(self)
 
