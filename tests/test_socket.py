@@ -1049,14 +1049,14 @@ def test_full_tcp_reads_with_nothing_left_wait_and_lose_nothing():
                 b, _ = srv.accept()
                 assert _fill_reads(b, a, 3) == 3 * 1024
                 for _ in range(20):
-                    gr.go(lambda: (gr.sleep(0.001), a.sendall(b"z" * 1024)))
+                    gr.go(lambda a=a: (gr.sleep(0.001), a.sendall(b"z" * 1024)))
                     assert b.recv(1024) == b"z" * 1024  # full, and nothing left again
                 if last_with_fin:
                     a.sendall(b"w" * 1024)
                     a.close()
                     assert b.recv(1024) == b"w" * 1024
                 else:
-                    gr.go(lambda: (gr.sleep(0.001), a.close()))
+                    gr.go(lambda a=a: (gr.sleep(0.001), a.close()))
                 assert b.recv(1024) == b""
                 b.close()
         return True
