@@ -20,11 +20,17 @@ Groups (each entry's ``per_op_us`` is the mean time per round trip / item / hop)
 * ``chan-ring``: the thread-ring benchmark: 503 tasks in a ring of unbuffered channels
   pass a token for 50_000 hops. Peers: gevent, asyncio, trio.
 
+``greenlet-floor`` in the ping-pong and ring groups is no runtime: bare greenlets that
+switch straight to each other with the value, no channel and no scheduler. It is what
+any greenlet-based runtime pays for the switches alone, so its ratio to gevent bounds
+what goroutines can reach there (docs/performance.md).
+
 Under ``--benchmark-disable`` (the CI smoke run) every size is small.  Each round
 includes starting and stopping the runtime.
 """
 
 import asyncio
+import functools
 import queue
 import threading
 
@@ -116,6 +122,26 @@ def _gevent_pingpong(n):
     return run
 
 
+def _greenlet_pingpong(n):
+    greenlet = pytest.importorskip("greenlet")
+
+    def run():
+        main = greenlet.getcurrent()
+
+        def echo(v):
+            while v is not None:
+                v = main.switch(v)
+
+        g = greenlet.greenlet(echo)
+        total = 0
+        for i in range(n):
+            total += g.switch(i)
+        g.switch(None)
+        return total
+
+    return run
+
+
 async def _aio_pingpong(n):
     ping, pong = asyncio.Queue(maxsize=1), asyncio.Queue(maxsize=1)
 
@@ -192,6 +218,7 @@ PINGPONG = {
     "uvloop": on_uvloop(_aio_pingpong),
     "trio": _trio_pingpong,
     "threads": _threads_pingpong,
+    "greenlet-floor": _greenlet_pingpong,
 }
 
 
@@ -514,6 +541,30 @@ def _gevent_ring(hops):
     return run
 
 
+def _greenlet_ring(hops):
+    greenlet = pytest.importorskip("greenlet")
+
+    def run():
+        main = greenlet.getcurrent()
+        nodes = []
+
+        def node(k):
+            token = main.switch()
+            while token:
+                token = nodes[(k + 1) % RING_TASKS].switch(token - 1)
+            main.switch(k)
+
+        nodes += [greenlet.greenlet(functools.partial(node, k)) for k in range(RING_TASKS)]
+        for g in nodes:  # started from main: a greenlet started by another nests its depth
+            g.switch()
+        winner = nodes[0].switch(hops)
+        for g in nodes:
+            g.throw()  # GreenletExit: ends the parked ones now, not at the next gc
+        return winner
+
+    return run
+
+
 async def _aio_ring(hops):
     chans = [asyncio.Queue(maxsize=1) for _ in range(RING_TASKS)]
     done = asyncio.get_running_loop().create_future()
@@ -568,6 +619,7 @@ RING = {
     "asyncio": on_asyncio(_aio_ring),
     "uvloop": on_uvloop(_aio_ring),
     "trio": _trio_ring,
+    "greenlet-floor": _greenlet_ring,
 }
 
 
