@@ -6,6 +6,8 @@ import textwrap
 
 import pytest
 
+import goroutines as gr
+
 
 def test_many_parked_tasks_do_not_accumulate_recursion_depth():
     # Each new worker greenlet used to start on top of the recursion depth of the parked
@@ -642,3 +644,28 @@ def test_deadlock_is_still_reported_once_aio_has_started_its_event_loop():
         """
     )
     assert out.strip() == "deadlock"
+
+
+class _Refused(Exception):
+    pass
+
+
+class _NoClass:
+    """isinstance() against an ABC reads __class__, which raises here, as a signal
+    handler's exception (Ctrl-C's) would inside numbers.Real's __instancecheck__."""
+
+    @property
+    def __class__(self):
+        raise _Refused
+
+
+@pytest.mark.parametrize("call", [
+    lambda: gr.Chan().recv(timeout=_NoClass()),
+    lambda: gr.CancelScope(deadline=_NoClass()),
+    lambda: gr.wait_readable(0, timeout=_NoClass()),
+], ids=["recv-timeout", "scope-deadline", "wait-readable-timeout"])
+def test_an_exception_inside_the_seconds_check_is_raised_not_left_set(call):
+    # Cython unrolled isinstance(x, (numbers.Real, Decimal)) into calls whose error it
+    # ignored: the exception stayed set behind a True, and surfaced later as SystemError.
+    with pytest.raises(_Refused):
+        call()

@@ -1,12 +1,22 @@
 """Ctrl-C: one SIGINT cancels every task, runs their finally blocks and raises
 KeyboardInterrupt from run(). Each case runs in a subprocess that prints "ready" once it
 is in the state under test; the test then sends SIGINT and reads what ran."""
+import contextlib
+import ctypes
+import functools
+import operator
 import os
+import select
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+
+import pytest
+
+import goroutines as gr
 
 
 def sigint(argv, env=None, ready=True):
@@ -125,3 +135,72 @@ def test_ctrl_c_abandons_a_blocking_call_in_flight(procs):
         procs,
     )
     assert rc == -signal.SIGINT and out == ["main-finally"] and "KeyboardInterrupt" in err
+
+
+class _Boom(Exception):
+    pass
+
+
+def _raise_boom(signum, frame):
+    raise _Boom
+
+
+def _kill_then(wait):
+    """Send SIGUSR1 to this process, then call wait() with no bytecode in between, so
+    that nothing but the wait itself can notice the handler's flag: map() calls each
+    function from C, and libc's kill() (unlike os.kill) does not run the handler."""
+    kill = functools.partial(ctypes.CDLL(None, use_errno=True).kill, os.getpid(), signal.SIGUSR1)
+    return list(map(operator.methodcaller("__call__"), [kill, wait]))
+
+
+@pytest.fixture
+def boom_on_sigusr1():
+    old = signal.signal(signal.SIGUSR1, _raise_boom)
+    yield
+    signal.signal(signal.SIGUSR1, old)
+
+
+@contextlib.contextmanager
+def _ended_by_the_signal(end, seconds=10):
+    """Expect _Boom from the block. `end` ends the wait if it still waits after `seconds`
+    (the caller then sees that it was called: the signal did not end the wait)."""
+    guard = threading.Timer(seconds, end)
+    guard.start()
+    try:
+        with pytest.raises(_Boom):
+            yield
+    finally:
+        guard.cancel()
+
+
+def test_a_signal_just_before_a_thread_blocks_in_recv_is_not_lost(boom_on_sigusr1):
+    # The handler's flag was set before the recv slept; the sleep used to wait it out
+    # (a Ctrl-C in a plain thread's recv waited for good).
+    ch = gr.Chan()
+    with _ended_by_the_signal(ch.close):
+        _kill_then(ch.recv)
+    assert not ch.closed
+
+
+def test_a_signal_just_before_a_thread_waits_for_an_fd_is_not_lost(boom_on_sigusr1):
+    r, w = os.pipe()
+    try:
+        with _ended_by_the_signal(lambda: os.write(w, b"x")):
+            _kill_then(functools.partial(gr.wait_readable, r))
+        assert select.select([r], [], [], 0)[0] == []
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_a_signal_just_before_main_parks_is_not_lost(boom_on_sigusr1):
+    # main parks right after the handler's flag is set; M0 then finds no work and used to
+    # sleep until something else woke it before it looked at the flag.
+    ch = gr.Chan()
+
+    def main():
+        _kill_then(ch.recv)
+
+    with _ended_by_the_signal(ch.close):
+        gr.run(main, procs=1)
+    assert not ch.closed

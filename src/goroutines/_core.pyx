@@ -386,6 +386,13 @@ cdef class M:
         while True:
             rc = gr_sched_next(self.cm, &g)
             if rc == GR_NEXT_NONE or rc == GR_NEXT_BACKOFF:
+                # A signal whose handler ran since the last bytecode would not interrupt
+                # the wait: run the Python handlers first, as a GR_NEXT_INTR does.
+                try:
+                    PyErr_CheckSignals()
+                except BaseException as e:
+                    self.rt.abort(e)
+                    continue  # the abort closes the scheduler: look again
                 # Only waiting lets go of the GIL (see sched.h); how long taking it back
                 # took tells whether another M is running Python (GIL-aware stealing).
                 with nogil:
@@ -913,8 +920,22 @@ cdef int64_t _deadline(object seconds, str what) except -2:
     return gr_nanotime() + <int64_t>(s * 1e9)
 
 
+cdef bint _is_seconds(object x) except -1:
+    """A number of seconds: a real number (int, float, Fraction, numpy's) or a Decimal, not
+    a bool. One checked isinstance() at a time: Cython unrolls isinstance(x, (A, B)) into
+    calls whose error it ignores, so an exception raised in an ABC's __instancecheck__ (a
+    signal handler's, such as Ctrl-C's) was left set behind a True."""
+    if type(x) is float or type(x) is int:
+        return True
+    if isinstance(x, bool):
+        return False
+    if isinstance(x, numbers.Real):
+        return True
+    return isinstance(x, decimal.Decimal)
+
+
 cdef double _seconds(object seconds, str what) except -1:
-    if isinstance(seconds, bool) or not isinstance(seconds, (numbers.Real, decimal.Decimal)):
+    if not _is_seconds(seconds):
         raise TypeError(f"{what} must be a number of seconds, not {type(seconds).__name__}")
     cdef double s = float(seconds)
     if isnan(s) or s < 0:

@@ -94,12 +94,14 @@ cdef int _poll_thread(int fd, int mode, int64_t deadline) except -1:
             left = deadline - gr_nanotime()
             # Rounded up: poll's milliseconds must not wake before the deadline.
             ms = 0 if left <= 0 else <int>min((left + 999_999) // 1_000_000, 0x7fffffff)
+        # Before every sleep, the first included: a signal whose handler ran since the
+        # caller's last bytecode would not interrupt the poll.
+        PyErr_CheckSignals()
         with nogil:
             rc = poll(&p, 1, ms)
         if rc < 0:
             if errno != EINTR:
                 raise OSError(errno, os.strerror(errno))
-            PyErr_CheckSignals()
         elif rc == 0:
             if deadline >= 0 and gr_nanotime() >= deadline:
                 raise TimeoutError("timed out")

@@ -175,7 +175,7 @@ cdef class CancelScope:
 cdef int64_t _scope_deadline_ns(object deadline) except -3:
     if deadline is None:
         return GR_DEADLINE_NEVER
-    if isinstance(deadline, bool) or not isinstance(deadline, (numbers.Real, decimal.Decimal)):
+    if not _is_seconds(deadline):
         raise TypeError(f"deadline must be a time.monotonic() value in seconds or None, "
                         f"not {type(deadline).__name__}")
     cdef double d = float(deadline)

@@ -120,16 +120,18 @@ cdef int _wait_thread(gr_waitop *op, int64_t deadline) except -1:
         return rc
     pending = None
     while True:
-        with nogil:
-            r = gr_xwaiter_park(xw, deadline)
-        if r == GR_XWAIT_READY:
-            break
+        # Before every sleep, the first included: a signal whose handler ran since the
+        # caller's last bytecode (while this call got here) would not interrupt the sleep.
         if pending is None:
             try:
                 PyErr_CheckSignals()
             except BaseException as e:
                 pending = e
                 gr_xwaiter_cancel(xw)
+        with nogil:
+            r = gr_xwaiter_park(xw, deadline)
+        if r == GR_XWAIT_READY:
+            break
     rc = gr_waitop_end(op, &xw.g)
     if pending is not None:
         if rc == GR_WAIT_OK and op.kind == GR_OP_RECV:
