@@ -69,9 +69,9 @@ cdef class _Outcome:
         that runs no task blocks (as Chan.recv blocks it). A task parks; the thread that
         settles is outside the runtime, so the deadlock detector is kept quiet meanwhile.
         Unshielded (GR_SHIELD_NONE), a cancel raises Cancelled. Shielded
-        (GR_SHIELD_REPORT), each cancel, of the task or of a scope around it, asks
-        give_up(): GR_WAIT_CANCELLED if it says so, else the wait goes on, deaf to the
-        scopes and to the task's cancel from then on (waitop.h)."""
+        (GR_SHIELD_REPORT), a cancel of the task or of a scope around it ends the park and
+        asks give_up(): GR_WAIT_CANCELLED if it says so, else the wait goes on, QUIET from
+        then on (waitop.h: the scopes, and a cancel already seen, no longer end it)."""
         if gr_latch_count(&self.done) == 0:
             return GR_WAIT_OK
         cdef gr_waitop op
