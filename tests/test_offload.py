@@ -5,8 +5,10 @@ deadlock detection with pending offloaded calls, cancellation during a call, and
 "burst then quiesce" stress run that hunts lost wake-ups of idle Ms.
 """
 
+import gc
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -414,6 +416,40 @@ def test_main_returning_cancels_task_in_blocking_call():
 
     gr.run(main, procs=2)
     assert finished.is_set()
+
+
+def test_results_are_not_kept_alive_by_the_pool(procs):
+    # An offload thread waiting for its next call kept the last one, and so its result
+    # (a file's contents, say), alive for up to its 10 s idle timeout.
+    class Big:
+        pass
+
+    refs = []
+
+    def make():
+        big = Big()
+        refs.append(weakref.ref(big))
+        return big
+
+    def main():
+        gr.blocking(make)  # returned, and dropped at once
+        finished = threading.Event()
+
+        def abandoned():
+            time.sleep(0.05)
+            finished.set()
+            return make()
+
+        with gr.move_on_after(0.01):
+            gr.blocking(abandoned)  # its result is dropped when it returns
+        gr.blocking(finished.wait, 10)
+
+    gr.run(main, procs=procs)
+    deadline = time.monotonic() + 5
+    while any(r() is not None for r in refs) and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.01)  # the last call's thread is between return and its next wait
+    assert len(refs) == 2 and all(r() is None for r in refs)
 
 
 # --- stress: burst then quiesce ---------------------------------------------------------------

@@ -451,6 +451,30 @@ def test_blocking_interrupted_by_a_scope_drops_the_result(procs):
     assert gr.run(main, procs=procs) == (True, False)
 
 
+@pytest.mark.parametrize("procs", PROCS)
+def test_aio_interrupted_by_a_scope_cancels_the_coroutine_and_waits_for_it(procs):
+    # Unlike a blocking() call, a coroutine can be cancelled: the scope's cancellation
+    # reaches it, and the task waits for its cleanup, as with a task's cancel().
+    log = []
+
+    async def slow():
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(SHORT * 2)  # cleanup that takes a while
+            log.append("cleaned up")
+            raise
+
+    def main():
+        with gr.move_on_after(SHORT) as scope:
+            gr.aio(slow())
+        log.append("block ended")
+        return scope.cancelled_caught
+
+    assert gr.run(main, procs=procs) is True
+    assert log == ["cleaned up", "block ended"]
+
+
 @pytest.mark.parametrize("procs", [2])
 def test_exactly_once_value_or_cancellation_under_races(procs):
     """Senders and receivers on unbuffered channels, each operation in a scope with a

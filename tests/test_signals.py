@@ -204,3 +204,51 @@ def test_a_signal_just_before_main_parks_is_not_lost(boom_on_sigusr1):
     with _ended_by_the_signal(ch.close):
         gr.run(main, procs=1)
     assert not ch.closed
+
+
+def test_ctrl_c_abandons_a_result_or_aio_wait_in_flight(procs):
+    # The coroutine shrugs off its cancellation for 8 s: an aborted run does not wait.
+    for wait in ("gr.result(concurrent.futures.Future())", "gr.aio(stubborn())"):
+        rc, out, err = interrupt(
+            f"""
+            import asyncio, concurrent.futures
+            async def stubborn():
+                try:
+                    await asyncio.sleep(8)
+                except asyncio.CancelledError:
+                    await asyncio.sleep(8)
+            def main():
+                print("ready", flush=True)
+                try:
+                    {wait}
+                finally:
+                    print("main-finally", flush=True)
+            """,
+            procs,
+        )
+        assert rc == -signal.SIGINT and out == ["main-finally"] and "KeyboardInterrupt" in err
+
+
+def test_ctrl_c_in_a_thread_waiting_on_aio_cancels_the_coroutine():
+    rc, out, err = sigint([sys.executable, "-c", textwrap.dedent(
+        """
+        import asyncio, time
+        import goroutines as gr
+        cancelled = []
+        async def slow():
+            try:
+                print("ready", flush=True)
+                await asyncio.sleep(8)
+            except asyncio.CancelledError:
+                cancelled.append(1)
+                raise
+        try:
+            gr.aio(slow())
+        except KeyboardInterrupt:
+            deadline = time.monotonic() + 5
+            while not cancelled and time.monotonic() < deadline:
+                time.sleep(0.01)
+            print("cancelled" if cancelled else "still-running", flush=True)
+        """
+    )])
+    assert rc == 0 and out == ["cancelled"], err

@@ -2,9 +2,9 @@
 # thread pool's, an event loop's, a Dask cluster's), and aio(), which runs a coroutine on a
 # shared background event loop for a task.
 #
-# Every such wait goes through a done callback: whoever completes the future runs it, takes
-# the outcome there (where result() does not block: the future is done) and counts a latch
-# down, which readies the parked task exactly as Event.set() does from any thread. So the
+# Every such wait goes through a done callback, an _Outcome (_offload.pxi): whoever
+# completes the future runs it, which takes the outcome there (where result() does not
+# block: the future is done) and readies the parked task as Event.set() does. So the
 # task holds no M and no thread while it waits, however many wait at once. An asyncio
 # future's callbacks must be added on its loop's thread: that is done through
 # call_soon_threadsafe, and it runs them there. A finished Dask future's value is still on
@@ -14,51 +14,17 @@ import threading
 
 
 @cython.final
-cdef class _Outcome:
-    """The done callback of one wait: keeps the future's outcome and wakes the waiter."""
-    cdef gr_latch done  # 1 until the future is done
-    cdef object value
-    cdef object exc
-    cdef object batch   # a Dask future's: its client's gatherer (goroutines._interop)
-
-    def __cinit__(self):
-        gr_latch_init(&self.done, 1)
+cdef class _DaskDone:
+    """A Dask future's done callback. A finished one's value is still on a worker: it is
+    fetched with others in one gather, off Dask's callback thread (_DaskBatch)."""
+    cdef _Outcome out
+    cdef object batch
 
     def __call__(self, fut):
-        if self.batch is not None and fut.status == "finished":
-            # Its value is on a worker: fetched with others in one gather, off this thread.
-            self.batch.put(fut, self)
-            return
-        try:
-            self.value = fut.result()
-        except BaseException as e:
-            self.exc = e
-        self.wake()
-
-    def _deliver(self, value, exc):
-        """The outcome, from whoever fetched it (the Dask gatherer)."""
-        self.value = value
-        self.exc = exc
-        self.wake()
-
-    cdef void fail(self, exc) noexcept:
-        self.exc = exc
-        self.wake()
-
-    cdef void wake(self) noexcept:
-        # Only the thread that counts the latch down writes value and exc, before it does;
-        # the waiter reads them after its wait returned OK (the latch's lock orders the two).
-        cdef int w = gr_wake_begin()
-        gr_latch_add(&self.done, -1)
-        gr_wake_end(w)
-
-    cdef take(self):
-        """The outcome: the value, or its exception raised."""
-        exc = self.exc
-        if exc is not None:
-            self.exc = None  # no cycle through the traceback's frames
-            raise exc
-        return self.value
+        if fut.status == "finished":
+            self.batch.put(fut, self.out)
+        else:
+            self.out(fut)
 
 
 cdef object _asyncio_loop(object fut):
@@ -100,7 +66,10 @@ cdef int _add_callback(object fut, _Outcome out) except -1:
                 out(fut)  # a closed client's loop runs no callback; its futures are cancelled
                 return 0
             from goroutines._interop import _dask_batch
-            out.batch = _dask_batch(fut.client)
+            done = _DaskDone()
+            done.out, done.batch = out, _dask_batch(fut.client)
+            fut.add_done_callback(done)
+            return 0
         fut.add_done_callback(out)  # a done future calls it at once, here
     elif fut.done():
         out(fut)  # a done future's outcome is final: read here, without a trip to its loop
@@ -111,27 +80,6 @@ cdef int _add_callback(object fut, _Outcome out) except -1:
             raise RuntimeError(f"result() of {fut!r}: its event loop is closed, so it can "
                                f"never finish") from None
     return 0
-
-
-cdef int _wait_outcome(_Outcome out, int64_t deadline, str what) except -1:
-    """Wait for out's future from a task (parked, never shielded: a cancel interrupts it)
-    or from a thread that runs no task (blocked, as Chan.recv blocks it). GR_WAIT_OK or
-    GR_WAIT_TIMEOUT; raises Cancelled in a cancelled task."""
-    if gr_latch_count(&out.done) == 0:
-        return GR_WAIT_OK
-    cdef gr_waitop op
-    _op(&op, GR_OP_LATCH, &out.done)
-    cdef M m = _curm()
-    if m is None:
-        return _wait_thread(&op, deadline)
-    _running_on(m, what)
-    # The thread that completes the future is outside the runtime: keep the deadlock
-    # detector from declaring this task stuck meanwhile.
-    gr_sched_external_add(m.rt.s, 1)
-    try:
-        return _wait(m, m.cur, &op, deadline, PARK_FUTURE)
-    finally:
-        gr_sched_external_add(m.rt.s, -1)
 
 
 def result(future, timeout=None):
@@ -157,7 +105,8 @@ def result(future, timeout=None):
     _check_future(future)
     cdef _Outcome out = _Outcome()
     _add_callback(future, out)
-    if _wait_outcome(out, deadline, "result") == GR_WAIT_TIMEOUT:
+    # Never shielded: a cancel of the task, or of a scope around it, stops the wait.
+    if out.wait("result", deadline, GR_SHIELD_NONE, PARK_FUTURE) == GR_WAIT_TIMEOUT:
         raise TimeoutError(f"result() timed out: {future!r} did not finish in {timeout} s")
     return out.take()
 
@@ -260,12 +209,14 @@ os.register_at_fork(after_in_child=_forget_aio_loop)
 
 
 @cython.final
-cdef class _AioCall:
-    """One coroutine run by aio(); its methods run on the shared loop's thread, in the
-    order they were scheduled there: start() always comes before cancel()."""
+cdef class _AioCall(_Outcome):
+    """One coroutine run by aio(), settled as its asyncio task's done callback. start()
+    and cancel() run on the shared loop's thread, in the order they were scheduled there:
+    start() always comes before cancel()."""
     cdef object coro
+    cdef object loop
     cdef object task
-    cdef _Outcome out
+    cdef bint cancelled  # the waiting task has cancelled the coroutine
 
     def start(self):
         coro, self.coro = self.coro, None
@@ -273,13 +224,22 @@ cdef class _AioCall:
             self.task = _create_task(coro)
         except BaseException as e:  # the loop is shutting down
             coro.close()
-            self.out.fail(e)
+            self.settle(None, e)
             return
-        self.task.add_done_callback(self.out)
+        self.task.add_done_callback(self)
 
     def cancel(self):
         if self.task is not None:
             self.task.cancel()
+
+    cdef int give_up(self, M m, Task t) except -1:
+        # A cancel of the task, or of a scope around it, cancels the coroutine, and the
+        # task waits (quietly) until it has finished its cleanup, as asyncio.wait_for()
+        # does; only an aborted run abandons it.
+        if not self.cancelled:
+            self.cancelled = True
+            self.loop.call_soon_threadsafe(self.cancel)
+        return _Outcome.give_up(self, m, t)
 
 
 def _create_task(coro):
@@ -327,44 +287,13 @@ def aio(coro):
         coro.close()
         raise
     cdef _AioCall call = _AioCall()
-    call.coro = coro
-    call.out = _Outcome()
+    call.coro, call.loop = coro, loop
     loop.call_soon_threadsafe(call.start)
-    if m is None:
-        _aio_wait_thread(loop, call)
-    else:
-        _aio_wait_task(m, loop, call)
-    return call.out.take()
-
-
-cdef int _aio_wait_thread(object loop, _AioCall call) except -1:
     try:
-        _wait_outcome(call.out, GR_DEADLINE_NEVER, "aio")
-    except BaseException:  # Ctrl-C: cancel the coroutine and let it finish on its own
+        call.wait("aio", GR_DEADLINE_NEVER, GR_SHIELD_REPORT, PARK_FUTURE)
+    except BaseException:  # Ctrl-C in a thread: cancel the coroutine, let it finish alone
         loop.call_soon_threadsafe(call.cancel)
         raise
-    return 0
-
-
-cdef int _aio_wait_task(M m, object loop, _AioCall call) except -1:
-    """Park until the coroutine ends. A cancel of the task cancels the coroutine, and the
-    task keeps waiting (quietly) until the coroutine has finished its cleanup, as
-    asyncio.wait_for() does; only an aborted run (Ctrl-C) abandons it."""
-    cdef Task t = m.cur
-    cdef gr_waitop op
-    cdef bint cancelled = False
-    _op(&op, GR_OP_LATCH, &call.out.done)
-    op.shield = GR_SHIELD_REPORT
-    gr_sched_external_add(m.rt.s, 1)  # the loop's thread wakes it: no deadlock meanwhile
-    try:
-        while _wait(m, t, &op, GR_DEADLINE_NEVER, PARK_FUTURE) == GR_WAIT_CANCELLED:
-            if not cancelled:
-                cancelled = True
-                loop.call_soon_threadsafe(call.cancel)
-            if gr_sched_closing(m.rt.s) and m.rt.outcome is not None:
-                raise Cancelled()
-    finally:
-        gr_sched_external_add(m.rt.s, -1)
-    if cancelled:
+    if call.cancelled:
         raise Cancelled()
-    return 0
+    return call.take()

@@ -1,5 +1,6 @@
 # Included by _core.pyx: blocking(), which runs a call on the offload thread pool while
-# the calling task parks.
+# the calling task parks, and _Outcome, the one way a task or thread waits for work done
+# elsewhere: an offloaded call here, a future or a coroutine in _future.pxi.
 #
 # The pool is bounded and grows on demand, as Tokio's spawn_blocking: a submit with no idle
 # thread starts one, up to GOROUTINES_MAX_BLOCKING (default 128); a thread idle for 10
@@ -17,27 +18,109 @@ _IDLE_TIMEOUT = 10.0
 _offload_idents = set()
 
 
-@cython.final
-cdef class _Call:
-    cdef object fn, args, kwargs, result, exc
-    cdef gr_latch done   # 1 until the call has returned: the task waits on it
-    cdef uint64_t gid    # the calling task's id (the trace names the call after it)
+cdef class _Outcome:
+    """The outcome of work done elsewhere, for one waiter. Whoever finishes the work
+    settles it, from any thread: that counts a latch down, which readies a parked task as
+    Event.set() does, or wakes a blocked thread; the waiter then takes the outcome.
+    Subclasses are the work: _Call (blocking()) and _AioCall (aio())."""
+    cdef gr_latch done  # 1 until settled
+    cdef object value
+    cdef object exc
 
     def __cinit__(self):
         gr_latch_init(&self.done, 1)
 
-    def run(self):
-        cdef uint64_t gid = self.gid
-        GR_TRACE(GR_TEV_OFFLOAD_RUN, gid, 0, 0)
+    def __call__(self, fut):
+        """As a future's done callback: settles with its outcome (result() does not
+        block: the future is done)."""
         try:
-            self.result = self.fn(*self.args, **self.kwargs)
+            value = fut.result()
         except BaseException as e:
-            self.exc = e
-        self.fn = self.args = self.kwargs = None
+            self.settle(None, e)
+        else:
+            self.settle(value, None)
+
+    def _deliver(self, value, exc):
+        """The outcome, from whoever fetched it (the Dask gatherer, goroutines._interop)."""
+        self.settle(value, exc)
+
+    @cython.final
+    cdef void settle(self, object value, object exc) noexcept:
+        # Only the thread that counts the latch down writes value and exc, before it does;
+        # the waiter reads them after its wait returned OK (the latch's lock orders the two).
+        self.value = value
+        self.exc = exc
         cdef int w = gr_wake_begin()
         gr_latch_add(&self.done, -1)
         gr_wake_end(w)
+
+    @cython.final
+    cdef take(self):
+        """The outcome: the value, or its exception raised."""
+        exc = self.exc
+        if exc is not None:
+            self.exc = None  # no cycle through the traceback's frames
+            raise exc
+        return self.value
+
+    @cython.final
+    cdef int wait(self, str what, int64_t deadline, int shield, int reason) except -1:
+        """Wait until settled: GR_WAIT_OK, or GR_WAIT_TIMEOUT at the deadline. A thread
+        that runs no task blocks (as Chan.recv blocks it). A task parks; the thread that
+        settles is outside the runtime, so the deadlock detector is kept quiet meanwhile.
+        Unshielded (GR_SHIELD_NONE), a cancel raises Cancelled. Shielded
+        (GR_SHIELD_REPORT), a cancel of the task or of a scope around it ends the park and
+        asks give_up(): GR_WAIT_CANCELLED if it says so, else the wait goes on, QUIET from
+        then on (waitop.h: the scopes, and a cancel already seen, no longer end it)."""
+        if gr_latch_count(&self.done) == 0:
+            return GR_WAIT_OK
+        cdef gr_waitop op
+        _op(&op, GR_OP_LATCH, &self.done)
+        cdef M m = _curm()
+        if m is None:
+            return _wait_thread(&op, deadline)
+        _running_on(m, what)
+        cdef Task t = m.cur
+        cdef int rc
+        op.shield = shield
+        gr_sched_external_add(m.rt.s, 1)
+        try:
+            while True:
+                rc = _wait(m, t, &op, deadline, reason)
+                if rc != GR_WAIT_CANCELLED or self.give_up(m, t):
+                    return rc
+        finally:
+            gr_sched_external_add(m.rt.s, -1)
+
+    cdef int give_up(self, M m, Task t) except -1:
+        """A cancel reached a shielded wait: 1 to stop waiting, 0 to go on. An aborted
+        run (Ctrl-C, SystemExit) stops every wait, so that run() raises promptly."""
+        return gr_sched_closing(m.rt.s) and m.rt.outcome is not None
+
+
+@cython.final
+cdef class _Call(_Outcome):
+    """A call for the pool, settled with its outcome once it has run."""
+    cdef object fn, args, kwargs
+    cdef uint64_t gid    # the calling task's id (the trace names the call after it)
+
+    def run(self):
+        cdef uint64_t gid = self.gid
+        GR_TRACE(GR_TEV_OFFLOAD_RUN, gid, 0, 0)
+        value = exc = None
+        try:
+            value = self.fn(*self.args, **self.kwargs)
+        except BaseException as e:
+            exc = e
+        self.fn = self.args = self.kwargs = None
+        self.settle(value, exc)
         GR_TRACE(GR_TEV_OFFLOAD_DONE, gid, 0, 0)  # after the wake, which it made
+
+    cdef int give_up(self, M m, Task t) except -1:
+        # A cancel of the task waits for the call (blocking() delivers it after), as does
+        # the shutdown after main returns (as asyncio.run joins its executor); a cancelled
+        # scope around it abandons it, as an aborted run does.
+        return _Outcome.give_up(self, m, t) or not _cancel_pending(m, t)
 
 
 class _Pool:
@@ -86,7 +169,9 @@ class _Pool:
             call.run()
             if _forked:  # the call forked, and this is the child: no task will take its result
                 _exit_forked_child(f"blocking({_fn_name(fn)})", call.exc)
-            fn = None  # not kept alive while this thread waits for the next call
+            # Neither is kept alive while this thread waits for the next call: an abandoned
+            # call's result is dropped here.
+            fn = call = None
             with self.lock:
                 # A backlogged call is this thread's to take: it does not become free.
                 # Counting it free anyway left idle above the number of threads, and once
@@ -150,29 +235,11 @@ def blocking(fn, *args, **kwargs):
     call.fn, call.args, call.kwargs = fn, args, kwargs
     call.gid = t.g.id
     GR_TRACE(GR_TEV_OFFLOAD, t.g.id, 0, 0)
-    cdef gr_waitop op
-    _op(&op, GR_OP_LATCH, &call.done)
-    # The call cannot be interrupted: a cancel() waits for it, and is delivered after; so
-    # does the shutdown after main returns (as asyncio.run joins its executor). Only an
-    # aborted run (Ctrl-C, SystemExit) abandons it, left to finish on its thread, so that
-    # run() raises promptly. REPORT: a cancel that lands before the park counts too.
-    op.shield = GR_SHIELD_REPORT
-    cdef bint abandoned = False
-    gr_sched_external_add(m.rt.s, 1)  # keeps the deadlock detector quiet meanwhile
     _pool.submit(call)
-    try:
-        while _wait(m, t, &op, GR_DEADLINE_NEVER, PARK_BLOCKING) == GR_WAIT_CANCELLED:
-            if gr_sched_closing(m.rt.s) and m.rt.outcome is not None:
-                abandoned = True
-                break
-            if not _cancel_pending(m, t):  # not the task's cancel: one of its scopes
-                abandoned = True
-                break
-    finally:
-        gr_sched_external_add(m.rt.s, -1)
-    if abandoned:
-        raise Cancelled()
-    if call.exc is not None:
-        raise call.exc
+    # REPORT: a cancel that lands before the park counts too (_Call.give_up decides).
+    if call.wait("blocking", GR_DEADLINE_NEVER, GR_SHIELD_REPORT,
+                 PARK_BLOCKING) == GR_WAIT_CANCELLED:
+        raise Cancelled()  # abandoned, left to finish on its thread
+    value = call.take()  # the call's exception wins over a cancel that came meanwhile
     _check_cancel(m, t)
-    return call.result
+    return value
