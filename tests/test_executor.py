@@ -326,3 +326,130 @@ def test_a_call_while_the_background_runtime_is_ending_starts_a_new_one():
         ex = gr.Executor(procs=1)
         assert ex.submit(pow, 2, 2).result() == 4
         ex.shutdown(wait=False)
+
+
+# --- regression: "the runtime kept shutting down under the submit" ------------------------
+#
+# Which runtime takes a call was decided apart from the go() that sent it there, while the
+# background runtime (started and ended by its users) or the user's run could end between
+# the two: a valid submit then failed with that RuntimeError, or its call was cancelled.
+
+
+class Bursts:
+    """Threads submitting through short-lived executors and an asyncio loop through
+    to_async, in bursts with gaps between (so the background runtime ends and restarts),
+    until the time budget ends or something fails. Every call is counted."""
+
+    def __init__(self, budget):
+        self.end = time.monotonic() + budget
+        self.lock = threading.Lock()
+        self.failed = []
+        self.ok = self.cancelled = 0
+        self.backgrounds = set()  # the background runtimes' threads seen
+
+    def going(self):
+        return time.monotonic() < self.end and not self.failed
+
+    def count(self, value, want):
+        with self.lock:
+            if value != want:
+                self.failed.append(AssertionError(f"got {value!r}, want {want!r}"))
+            self.ok += 1
+            th = _interop._background.thread
+            if th is not None:
+                self.backgrounds.add(th)
+
+    def outcome(self, f, want):
+        try:
+            value = f.result(timeout=10)
+        except cf.CancelledError:  # tolerated by the caller where a run of its own ends
+            with self.lock:
+                self.cancelled += 1
+            return
+        self.count(value, want)
+
+    def executor_thread(self, k):
+        i = 0
+        while self.going():
+            try:
+                ex = gr.Executor()
+                futures = [ex.submit(pow, i, 2) for _ in range(3)]
+                ex.shutdown(wait=False)
+                for f in futures:
+                    self.outcome(f, i * i)
+            except BaseException as e:
+                self.failed.append(e)
+            time.sleep(0.0003 * (k + 1))  # a gap: the runtime's users may reach 0
+            i += 1
+
+    def asyncio_thread(self):
+        import asyncio
+
+        async def main():
+            i = 0
+            while self.going():
+                try:
+                    got = await asyncio.gather(*(gr.to_async(pow, i, 3) for _ in range(3)),
+                                               return_exceptions=True)
+                    for value in got:
+                        if isinstance(value, asyncio.CancelledError):
+                            with self.lock:
+                                self.cancelled += 1
+                        elif isinstance(value, BaseException):
+                            raise value
+                        else:
+                            self.count(value, i**3)
+                except BaseException as e:
+                    self.failed.append(e)
+                await asyncio.sleep(0.0005)
+                i += 1
+
+        asyncio.run(main())
+
+    def run(self, *others):
+        threads = [threading.Thread(target=self.executor_thread, args=(k,)) for k in range(3)]
+        threads.append(threading.Thread(target=self.asyncio_thread))
+        threads.extend(threading.Thread(target=fn) for fn in others)
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)  # threads switch often: more interleavings per second
+        try:
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+        finally:
+            sys.setswitchinterval(switch)
+        if self.failed:
+            raise self.failed[0]
+
+
+def test_kept_shutting_down_calls_while_the_background_runtime_restarts():
+    bursts = Bursts(budget=1.5)
+    bursts.run()
+    assert bursts.cancelled == 0  # no run of the user's: every call had its background run
+    assert bursts.ok > 0
+    assert len(bursts.backgrounds) > 1  # it did end and restart
+
+
+def test_kept_shutting_down_calls_while_runs_of_the_user_end(procs):
+    runs = []
+
+    def runner(bursts):
+        def main():
+            for t in [gr.go(gr.sleep, 0.0005) for _ in range(4)]:
+                t.join()
+            return True
+
+        while bursts.going():
+            try:
+                runs.append(gr.run(main, procs=procs))
+            except RuntimeError as e:  # the background runtime is up: a run cannot start
+                assert "already running" in str(e), e
+                time.sleep(0.0005)
+
+    bursts = Bursts(budget=1.0)
+    bursts.run(lambda: runner(bursts))
+    # A call queued on a run that ends before it starts is cancelled (as documented);
+    # none fails, and every other one has its result.
+    assert bursts.ok > 0
+    assert len(runs) > 1

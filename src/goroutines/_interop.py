@@ -49,35 +49,54 @@ def _runtime_procs() -> int | None:
         return None
 
 
+# How long a submit waits for the user's run to end when it finds one ending (its tasks
+# are cancelled, and one still parking a second later is abandoned).
+_OTHER_RUN_WAIT = 5.0
+
+
+class _OtherRun(RuntimeError):
+    """The background runtime cannot start: another run holds the process."""
+
+
+def _on_a_runtime_thread() -> bool:
+    """Whether this thread is one of a runtime's."""
+    try:
+        current()
+    except RuntimeError:
+        return False
+    return True
+
+
 class _Background:
     """The background runtime: started by the first user, ended by the last."""
 
     def __init__(self) -> None:
         # Reentrant: a finalizer (a dropped Executor's, a dropped call's) may release a
-        # use from whatever this thread was doing, acquire() included.
+        # use from whatever this thread was doing, take() included.
         self.lock = threading.RLock()
         self.users = 0
         self.procs = 0
         self.stop = Event()
         self.thread: threading.Thread | None = None
 
-    def acquire(self, procs: int | None, start: bool = True) -> bool:
-        """Take a use of the background runtime, starting it if need be. With start=False,
-        only if it is ours (running, or ending: then a new one starts); else False."""
-        with self.lock:
-            if self.users == 0:
-                if self.thread is not None and not self.thread.is_alive():
-                    self.thread = None
-                # A background runtime still ending is the running one: only a new one
-                # takes calls (else, with no thread, the running runtime is someone else's).
-                if not start and self.thread is None:
-                    return False
-                self._start(procs)
-            elif procs is not None and procs != self.procs:
-                raise ValueError(f"Executor(procs={procs}): the background runtime already "
-                                 f"runs with {self.procs} procs")
-            self.users += 1
+    def take(self, procs: int | None) -> None:
+        """Take a use of the background runtime, starting it if need be (after the end of
+        one still ending: runs do not nest). The caller holds the lock."""
+        if self.users == 0:
+            self._start(procs)
+        elif procs is not None and procs != self.procs:
+            raise ValueError(f"Executor(procs={procs}): the background runtime already "
+                             f"runs with {self.procs} procs")
+        self.users += 1
+
+    def ours(self) -> bool:
+        """Whether the background runtime is up or ending, so that the running runtime,
+        if any, is ours. The caller holds the lock."""
+        if self.users > 0:
             return True
+        if self.thread is not None and not self.thread.is_alive():
+            self.thread = None
+        return self.thread is not None
 
     def release(self) -> None:
         with self.lock:
@@ -112,7 +131,10 @@ class _Background:
         first = box[0] if box else RuntimeError("the background runtime did not start")
         if isinstance(first, BaseException):
             th.join()
-            raise RuntimeError(f"cannot start the background runtime: {first}") from first
+            # run() refuses while another run holds the process: the caller may wait.
+            other = isinstance(first, RuntimeError) and "already running" in str(first)
+            raise (_OtherRun if other else RuntimeError)(
+                f"cannot start the background runtime: {first}") from first
         self.procs, self.stop, self.thread = first, stop, th
 
     def join(self) -> None:
@@ -127,11 +149,7 @@ class _Background:
         caller may be one of its tasks."""
         with self.lock:
             th = self.thread if self.users == 0 else None
-        if th is None or th is threading.current_thread():
-            return
-        try:
-            current()
-        except RuntimeError:  # not one of a runtime's threads
+        if th is not None and not _on_a_runtime_thread():
             th.join()
 
     def forget(self) -> None:
@@ -157,44 +175,56 @@ class _Owner:
         self.closed = False
         self.pending: set[concurrent.futures.Future[Any]] = set()
 
-    def spawn(self, work: _Work) -> Task[None]:
-        """Start work's task on the running runtime, else on the background one."""
-        for _ in range(3):  # a run may end between the look and the go()
-            if not work.held:
-                # Each call holds the background runtime while it runs: a call riding on
-                # it unheld would be cancelled when another call let go of it last.
-                if _background.acquire(self.procs, start=False):
-                    work.held = True
-                else:
-                    procs = _runtime_procs()
-                    if procs is None:
-                        work.held = _background.acquire(self.procs)
-                    elif self.procs is not None and procs != self.procs:
-                        raise ValueError(f"Executor(procs={self.procs}): the running runtime "
-                                         f"has {procs} procs")
-                if work.held:
-                    self.hold()
-            try:
-                return go(work.run)
-            except RuntimeError:
-                if work.held:
-                    raise  # the background runtime, held: it is not ending
-        raise RuntimeError("Executor: the runtime kept shutting down under the submit")
+    def spawn(self, work: _Work, what: str) -> Task[None]:
+        """Start work's task on the running runtime, else on the background one. A run
+        of the user's that is ending (or starting) takes no call and keeps the background
+        runtime from starting: the submit waits for it, a while."""
+        give_up = time.monotonic() + _OTHER_RUN_WAIT
+        delay = 0.0002
+        while True:
+            with _background.lock:
+                task, busy = self._attach(work)
+            if task is not None:
+                return task
+            if time.monotonic() >= give_up:
+                raise RuntimeError(f"{what}: the running goroutines.run() did not end within "
+                                   f"{_OTHER_RUN_WAIT:g} s of shutting down: the call was "
+                                   "not run") from busy
+            time.sleep(delay)
+            delay = min(2 * delay, 0.01)
 
-    def hold(self) -> None:
-        """An open Executor keeps the background runtime up between its calls."""
-        if not self.keep:
-            return
-        with self.lock:
-            if self.holding or self.closed:
-                return
-            self.holding = True
+    def _attach(self, work: _Work) -> tuple[Task[None] | None, BaseException | None]:
+        """spawn()'s one try, under the background lock: only a holder of that lock starts
+        the background runtime or ends it (its users reaching 0), so what is decided here
+        still holds at the go(). Returns the task, or None and why when another run is
+        ending or starting."""
+        if _background.users == 0 and (_on_a_runtime_thread() or not _background.ours()):
+            # No background runtime up, so the running one, if any, is the user's, or ours
+            # ending, seen from one of its tasks (a new one would wait for its end): the
+            # call goes to it, as a go() of that task would.
+            procs = _runtime_procs()
+            if procs is not None:
+                if self.procs is not None and procs != self.procs:
+                    raise ValueError(f"Executor(procs={self.procs}): the running runtime "
+                                     f"has {procs} procs")
+                try:
+                    return go(work.run), None
+                except RuntimeError as e:  # that run is ending
+                    return None, e
         try:
-            _background.acquire(self.procs)
-        except BaseException:
-            with self.lock:
-                self.holding = False
-            raise
+            # Each call holds the background runtime while it runs: a call riding on it
+            # unheld would be cancelled when another call let go of it last.
+            _background.take(self.procs)
+        except _OtherRun as e:  # the user's run is starting, or ending unseen
+            return None, e
+        work.held = True
+        with self.lock:  # an open Executor keeps the runtime up between its calls
+            hold = self.keep and not self.holding and not self.closed
+            self.holding = self.holding or hold
+        if hold:
+            _background.users += 1
+        # Held, the runtime cannot end: a failure here is true (_submit lets go of it).
+        return go(work.run), None
 
     def close(self) -> None:
         with self.lock:
@@ -276,7 +306,7 @@ def _submit(
             raise RuntimeError("cannot schedule new futures after shutdown")
         owner.pending.add(work.future)
     try:
-        task = owner.spawn(work)
+        task = owner.spawn(work, what)
     except BaseException:
         work.ran = True  # it never will: no cancel from the finalizer
         with owner.lock:
