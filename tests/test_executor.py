@@ -453,3 +453,57 @@ def test_kept_shutting_down_calls_while_runs_of_the_user_end(procs):
     # none fails, and every other one has its result.
     assert bursts.ok > 0
     assert len(runs) > 1
+
+
+class EndingRun:
+    """A run of the user's on a thread, held ending: main has returned, and one task waits
+    in gr.blocking() for a call that returns only on release() (the run waits for it)."""
+
+    def __init__(self, procs):
+        self.started, self.released = threading.Event(), threading.Event()
+
+        def call():
+            self.started.set()
+            self.released.wait()
+
+        def main():
+            gr.go(gr.blocking, call)
+            while not self.started.is_set():
+                gr.sleep(0.001)
+
+        self.thread = threading.Thread(target=gr.run, args=(main,), kwargs={"procs": procs})
+        self.thread.start()
+        self.started.wait()
+        while True:  # until main has returned: the run takes no more calls
+            try:
+                gr.go(abs, 1)
+            except RuntimeError:
+                break
+            time.sleep(0.001)
+
+    def release(self):
+        self.released.set()
+        self.thread.join()
+
+
+def test_a_submit_waits_for_a_run_ending_then_gives_up(procs, monkeypatch):
+    monkeypatch.setattr(_interop, "_OTHER_RUN_WAIT", 0.2)
+    ex = gr.Executor()
+    ending = EndingRun(procs)
+    try:
+        with pytest.raises(RuntimeError, match=r"submit: the running goroutines.run\(\) did "
+                                               r"not end within 0.2 s of shutting down"):
+            ex.submit(pow, 2, 3)
+    finally:
+        ending.release()
+    assert ex.submit(pow, 2, 3).result() == 8  # on the background runtime now
+    ex.shutdown()
+
+
+def test_a_submit_finding_a_run_ending_runs_once_it_ended(procs):
+    ex = gr.Executor()
+    ending = EndingRun(procs)
+    threading.Timer(0.05, ending.release).start()  # while the submit waits
+    assert ex.submit(in_task).result()[0]  # ran as a task, on the background runtime
+    ending.thread.join()
+    ex.shutdown()
