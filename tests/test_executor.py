@@ -507,3 +507,43 @@ def test_a_submit_finding_a_run_ending_runs_once_it_ended(procs):
     assert ex.submit(in_task).result()[0]  # ran as a task, on the background runtime
     ending.thread.join()
     ex.shutdown()
+
+
+def test_a_task_of_the_ending_background_runtime_can_submit_while_the_next_one_waits():
+    # The background runtime ends (its users reached 0) while one of its tasks, in its
+    # cleanup, submits a call; meanwhile another thread's submit waits to start the next
+    # runtime. That wait must not hold the lock the task's submit needs (it did: a hang).
+    script = textwrap.dedent("""
+        import threading, time
+        import goroutines as gr
+
+        in_cleanup, go_on = threading.Event(), threading.Event()
+        late = gr.Executor()
+        out = []
+
+        def straggler():
+            try:
+                gr.sleep(60)
+            except gr.Cancelled:
+                in_cleanup.set()
+                go_on.wait()  # holds its M: the run cannot end meanwhile
+                out.append(late.submit(pow, 2, 2))  # to its own run, which is ending
+                raise
+
+        ex = gr.Executor()
+        ex.submit(gr.go, straggler).result()
+        ex.shutdown(wait=False)  # the runtime's last user: it ends, cancelling straggler
+        in_cleanup.wait()
+        nxt = []
+        th = threading.Thread(target=lambda: nxt.append(gr.Executor().submit(pow, 3, 2)))
+        th.start()
+        time.sleep(0.1)  # that submit waits for the run to end
+        go_on.set()
+        th.join()
+        print(nxt[0].result(), out[0].cancelled() or out[0].result(), flush=True)
+        late.shutdown()
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() in (["9", "True"], ["9", "4"])

@@ -79,21 +79,26 @@ class _Background:
         self.stop = Event()
         self.thread: threading.Thread | None = None
 
-    def take(self, procs: int | None) -> None:
-        """Take a use of the background runtime, starting it if need be (after the end of
-        one still ending: runs do not nest). The caller holds the lock."""
+    def take(self, procs: int | None) -> threading.Thread | None:
+        """Take a use of the background runtime, starting it if need be; or, when the last
+        one is still ending (runs do not nest), take none and return its thread, to join
+        outside the lock (one of its tasks may need the lock to finish). The caller holds
+        the lock."""
         if self.users == 0:
+            if self.ending():
+                return self.thread
             self._start(procs)
         elif procs is not None and procs != self.procs:
             raise ValueError(f"Executor(procs={procs}): the background runtime already "
                              f"runs with {self.procs} procs")
         self.users += 1
+        return None
 
-    def ours(self) -> bool:
-        """Whether the background runtime is up or ending, so that the running runtime,
-        if any, is ours. The caller holds the lock."""
+    def ending(self) -> bool:
+        """Whether the background runtime is ending: nobody uses it and its thread is
+        alive. The caller holds the lock."""
         if self.users > 0:
-            return True
+            return False
         if self.thread is not None and not self.thread.is_alive():
             self.thread = None
         return self.thread is not None
@@ -105,9 +110,6 @@ class _Background:
                 self.stop.set()
 
     def _start(self, procs: int | None) -> None:
-        if self.thread is not None:
-            self.thread.join()  # the previous run is still ending: runs do not nest
-            self.thread = None
         started = threading.Event()
         box: list[int | BaseException] = []
         stop = Event()
@@ -183,22 +185,25 @@ class _Owner:
         delay = 0.0002
         while True:
             with _background.lock:
-                task, busy = self._attach(work)
-            if task is not None:
-                return task
+                got = self._attach(work)
+            if isinstance(got, Task):
+                return got
+            if isinstance(got, threading.Thread):
+                got.join()  # the background runtime ending: then a new one starts
+                continue
             if time.monotonic() >= give_up:
                 raise RuntimeError(f"{what}: the running goroutines.run() did not end within "
                                    f"{_OTHER_RUN_WAIT:g} s of shutting down: the call was "
-                                   "not run") from busy
+                                   "not run") from got
             time.sleep(delay)
             delay = min(2 * delay, 0.01)
 
-    def _attach(self, work: _Work) -> tuple[Task[None] | None, BaseException | None]:
+    def _attach(self, work: _Work) -> Task[None] | threading.Thread | RuntimeError:
         """spawn()'s one try, under the background lock: only a holder of that lock starts
         the background runtime or ends it (its users reaching 0), so what is decided here
-        still holds at the go(). Returns the task, or None and why when another run is
-        ending or starting."""
-        if _background.users == 0 and (_on_a_runtime_thread() or not _background.ours()):
+        still holds at the go(). Returns the task; or the thread of the background runtime
+        ending, to wait for; or why the user's run, ending or starting, took no call."""
+        if _background.users == 0 and (_on_a_runtime_thread() or not _background.ending()):
             # No background runtime up, so the running one, if any, is the user's, or ours
             # ending, seen from one of its tasks (a new one would wait for its end): the
             # call goes to it, as a go() of that task would.
@@ -208,15 +213,17 @@ class _Owner:
                     raise ValueError(f"Executor(procs={self.procs}): the running runtime "
                                      f"has {procs} procs")
                 try:
-                    return go(work.run), None
+                    return go(work.run)
                 except RuntimeError as e:  # that run is ending
-                    return None, e
+                    return e
         try:
             # Each call holds the background runtime while it runs: a call riding on it
             # unheld would be cancelled when another call let go of it last.
-            _background.take(self.procs)
+            ending = _background.take(self.procs)
         except _OtherRun as e:  # the user's run is starting, or ending unseen
-            return None, e
+            return e
+        if ending is not None:
+            return ending
         work.held = True
         with self.lock:  # an open Executor keeps the runtime up between its calls
             hold = self.keep and not self.holding and not self.closed
@@ -224,7 +231,7 @@ class _Owner:
         if hold:
             _background.users += 1
         # Held, the runtime cannot end: a failure here is true (_submit lets go of it).
-        return go(work.run), None
+        return go(work.run)
 
     def close(self) -> None:
         with self.lock:
