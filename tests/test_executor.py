@@ -440,7 +440,7 @@ def test_kept_shutting_down_calls_while_runs_of_the_user_end(procs):
                 t.join()
             return True
 
-        while bursts.going():
+        while bursts.going() and len(runs) < 100:  # enough ends; each stops a thread or two
             try:
                 runs.append(gr.run(main, procs=procs))
             except RuntimeError as e:  # the background runtime is up: a run cannot start

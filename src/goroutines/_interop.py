@@ -213,9 +213,11 @@ class _Owner:
                     raise ValueError(f"Executor(procs={self.procs}): the running runtime "
                                      f"has {procs} procs")
                 try:
-                    return go(work.run)
+                    task = go(work.run)
                 except RuntimeError as e:  # that run is ending
                     return e
+                work.watch(task)
+                return task
         try:
             # Each call holds the background runtime while it runs: a call riding on it
             # unheld would be cancelled when another call let go of it last.
@@ -289,6 +291,23 @@ class _Work:
         owner = self.owner
         with owner.lock:
             owner.pending.discard(self.future)
+
+    def watch(self, task: Task[None]) -> None:
+        """For a call on a run that may end before it starts (not the background runtime,
+        held until it ran): the task's end tells whether it ran. Its drop alone may tell
+        too late: on a free-threaded build, this object, made on the submitting thread, is
+        freed only once that thread runs Python again, and it may be waiting on the future
+        (a hang, seen)."""
+        try:
+            task.add_done_callback(self.dropped)
+        except RuntimeError:  # done already, and its run is over: nothing can call it
+            self.dropped(task)
+
+    def dropped(self, task: Task[None]) -> None:
+        if not self.ran:
+            self.ran = True  # never will: __del__ has nothing left to do
+            self.future.cancel()
+            self.finish()
 
     def __del__(self) -> None:
         if not self.ran:
