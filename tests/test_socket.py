@@ -1038,6 +1038,17 @@ def _fill_reads(b, a, blocks, size=1024):
     return got
 
 
+def _watched_pair(srv):
+    """A connected pair (a, b) whose b is on the poller (its first recv parked) and has
+    TCP_INQ on (its reads filled their buffers)."""
+    a = socket.create_connection(srv.getsockname())
+    b, _ = srv.accept()
+    gr.go(lambda: (gr.sleep(0.001), a.sendall(b"x" * 1024)))
+    assert b.recv(1024) == b"x" * 1024
+    assert _fill_reads(b, a, 3) == 3 * 1024
+    return a, b
+
+
 def test_full_tcp_reads_with_nothing_left_wait_and_lose_nothing():
     # A read that fills the buffer exactly and leaves nothing queued (TCP_INQ says 0) lets
     # the next recv wait for the edge without a syscall: data that comes later, and the
@@ -1045,9 +1056,7 @@ def test_full_tcp_reads_with_nothing_left_wait_and_lose_nothing():
     def main():
         with socket.create_server(LOCAL) as srv:
             for last_with_fin in (False, True):
-                a = socket.create_connection(srv.getsockname())
-                b, _ = srv.accept()
-                assert _fill_reads(b, a, 3) == 3 * 1024
+                a, b = _watched_pair(srv)
                 for _ in range(20):
                     gr.go(lambda a=a: (gr.sleep(0.001), a.sendall(b"z" * 1024)))
                     assert b.recv(1024) == b"z" * 1024  # full, and nothing left again
@@ -1064,24 +1073,24 @@ def test_full_tcp_reads_with_nothing_left_wait_and_lose_nothing():
     assert gr.run(main, procs=1)
 
 
-def test_a_full_tcp_read_before_a_reset_still_sees_the_reset():
-    # The peer's data and its RST arrive before the read: the full read leaves nothing
-    # queued, and the edge that reported the reset is spent (pd's hup), so the next recv
-    # must try, not wait for an edge that never comes.
+def test_a_full_tcp_read_woken_with_a_reset_still_sees_it():
+    # The peer's last full block and its RST come with one edge, which wakes the reader:
+    # its full read leaves nothing queued (TCP_INQ says 0), but the edge is spent, so the
+    # next recv must try (pd's hup), not wait for an edge that never comes.
+    def reset(a):
+        gr.sleep(0.001)
+        a.setsockopt(std_socket.SOL_SOCKET, std_socket.SO_LINGER, struct.pack("ii", 1, 0))
+        a.sendall(b"r" * 1024)
+        a.close()
+
     def main():
         with socket.create_server(LOCAL) as srv:
             for _ in range(20):
-                a = socket.create_connection(srv.getsockname())
-                b, _ = srv.accept()
-                _fill_reads(b, a, 2)
-                a.setsockopt(std_socket.SOL_SOCKET, std_socket.SO_LINGER, struct.pack("ii", 1, 0))
-                a.sendall(b"r" * 1024)
-                a.close()  # a reset
-                gr.wait_readable(b)
-                gr.sleep(0.001)
+                a, b = _watched_pair(srv)
+                gr.go(reset, a)
+                assert b.recv(1024) == b"r" * 1024
                 with pytest.raises(ConnectionResetError):
-                    while b.recv(1024):
-                        pass
+                    b.recv(1024)
                 b.close()
         return True
 
@@ -1093,9 +1102,7 @@ def test_recvmsg_after_full_reads_sees_what_the_stdlib_would():
     # before a detach hands the fd to code that may call it.
     def main():
         with socket.create_server(LOCAL) as srv:
-            a = socket.create_connection(srv.getsockname())
-            b, _ = srv.accept()
-            _fill_reads(b, a, 2)
+            a, b = _watched_pair(srv)
             a.sendall(b"m" * 10)
             first = b.recvmsg(1024, 64)
             _fill_reads(b, a, 2)
@@ -1119,11 +1126,7 @@ def test_recv_after_wait_readable_spent_the_edge_does_not_hang(bufsize):
     # not wait for an edge that has come and gone.
     def main():
         with socket.create_server(LOCAL) as srv:
-            a = socket.create_connection(srv.getsockname())
-            b, _ = srv.accept()
-            gr.go(lambda: (gr.sleep(0.001), a.sendall(b"x" * 1024)))
-            assert b.recv(bufsize) == b"x" * 1024  # parked first: b is on the poller
-            _fill_reads(b, a, 2)
+            a, b = _watched_pair(srv)
             for i in range(20):
                 a.sendall(bytes([i]) * 1024)
                 gr.wait_readable(b)
