@@ -10,9 +10,15 @@ thread does (the scheduler's global queue), and each call completes a
 concurrent.futures.Future, which sync code waits on with result() and asyncio code with
 asyncio.wrap_future().
 
+Which runtime takes a call is decided, and the call sent there, under the background
+runtime's lock, which its start and its end (its users reaching 0) also take: the choice
+still holds at the go(). A submit that finds a run of the user's ending waits for it to
+end (a while: _OTHER_RUN_WAIT), then starts the background runtime; one that finds the
+background runtime ending waits for it, outside the lock, then starts a new one.
+
 A call that never ran, because the run it was queued on ended first (Ctrl-C, the user's
 run returning), has its future cancelled: the runtime drops such a task's function
-without calling it, and the drop is what tells (_Work.__del__).
+without calling it, and the task's done callback (else the drop: _Work.__del__) tells.
 """
 
 from __future__ import annotations
@@ -440,7 +446,9 @@ class Executor(concurrent.futures.Executor):
 
     Wait for the futures with ``goroutines.result()`` from a task (``Future.result()``
     would block its M) and with ``result()`` or ``concurrent.futures.wait()`` elsewhere.
-    While the background runtime is up, ``goroutines.run()`` cannot start in this process.
+    While the background runtime is up, ``goroutines.run()`` cannot start in this process;
+    a submit that finds a run of the user's ending waits for its end (5 s at most, then
+    RuntimeError) and runs the call on the background runtime.
 
     Example::
 
