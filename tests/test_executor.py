@@ -434,8 +434,9 @@ def test_kept_shutting_down_calls_while_the_background_runtime_restarts():
 
 def test_kept_shutting_down_calls_while_runs_of_the_user_end(procs):
     if procs == 2 and FREE_THREADED_313:
-        # Seen with or without this fix: greenlet's teardown of an ended M thread's state
-        # (run on the main thread) crashes in gc.get_referrers; reported, not yet fixed.
+        # A segfault, seen in this stress only (the code before it failed most submits
+        # here first): greenlet's teardown of an ended thread's state, run on the main
+        # thread, crashes in gc.get_referrers. Reported, not yet understood.
         pytest.skip("free-threaded 3.13: greenlet crashes tearing down ended M threads here")
     runs = []
 
