@@ -16,6 +16,7 @@ import threading
 import time
 
 import pytest
+from ft313 import FREE_THREADED_313
 from hypothesis import given, settings, strategies as st
 
 import goroutines as gr
@@ -326,3 +327,229 @@ def test_a_call_while_the_background_runtime_is_ending_starts_a_new_one():
         ex = gr.Executor(procs=1)
         assert ex.submit(pow, 2, 2).result() == 4
         ex.shutdown(wait=False)
+
+
+# --- regression: "the runtime kept shutting down under the submit" ------------------------
+#
+# Which runtime takes a call was decided apart from the go() that sent it there, while the
+# background runtime (started and ended by its users) or the user's run could end between
+# the two: a valid submit then failed with that RuntimeError, or its call was cancelled.
+
+
+class Bursts:
+    """Threads submitting through short-lived executors and an asyncio loop through
+    to_async, in bursts with gaps between (so the background runtime ends and restarts),
+    until the time budget ends or something fails. Every call is counted."""
+
+    def __init__(self, budget):
+        self.end = time.monotonic() + budget
+        self.lock = threading.Lock()
+        self.failed = []
+        self.ok = self.cancelled = 0
+        self.backgrounds = set()  # the background runtimes' threads seen
+
+    def going(self):
+        return time.monotonic() < self.end and not self.failed
+
+    def count(self, value, want):
+        with self.lock:
+            if value != want:
+                self.failed.append(AssertionError(f"got {value!r}, want {want!r}"))
+            self.ok += 1
+            th = _interop._background.thread
+            if th is not None:
+                self.backgrounds.add(th)
+
+    def outcome(self, f, want):
+        try:
+            value = f.result(timeout=10)
+        except cf.CancelledError:  # tolerated by the caller where a run of its own ends
+            with self.lock:
+                self.cancelled += 1
+            return
+        self.count(value, want)
+
+    def executor_thread(self, k):
+        i = 0
+        while self.going():
+            try:
+                ex = gr.Executor()
+                futures = [ex.submit(pow, i, 2) for _ in range(3)]
+                ex.shutdown(wait=False)
+                for f in futures:
+                    self.outcome(f, i * i)
+            except BaseException as e:
+                self.failed.append(e)
+            time.sleep(0.0003 * (k + 1))  # a gap: the runtime's users may reach 0
+            i += 1
+
+    def asyncio_thread(self):
+        import asyncio
+
+        async def main():
+            i = 0
+            while self.going():
+                try:
+                    got = await asyncio.gather(*(gr.to_async(pow, i, 3) for _ in range(3)),
+                                               return_exceptions=True)
+                    for value in got:
+                        if isinstance(value, asyncio.CancelledError):
+                            with self.lock:
+                                self.cancelled += 1
+                        elif isinstance(value, BaseException):
+                            raise value
+                        else:
+                            self.count(value, i**3)
+                except BaseException as e:
+                    self.failed.append(e)
+                await asyncio.sleep(0.0005)
+                i += 1
+
+        asyncio.run(main())
+
+    def run(self, *others):
+        threads = [threading.Thread(target=self.executor_thread, args=(k,)) for k in range(3)]
+        threads.append(threading.Thread(target=self.asyncio_thread))
+        threads.extend(threading.Thread(target=fn) for fn in others)
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)  # threads switch often: more interleavings per second
+        try:
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+        finally:
+            sys.setswitchinterval(switch)
+        if self.failed:
+            raise self.failed[0]
+
+
+def test_kept_shutting_down_calls_while_the_background_runtime_restarts():
+    bursts = Bursts(budget=1.5)
+    bursts.run()
+    assert bursts.cancelled == 0  # no run of the user's: every call had its background run
+    assert bursts.ok > 0
+    assert len(bursts.backgrounds) > 1  # it did end and restart
+
+
+def test_kept_shutting_down_calls_while_runs_of_the_user_end(procs):
+    if procs == 2 and FREE_THREADED_313:
+        # A segfault, seen in this stress only (the code before it failed most submits
+        # here first): greenlet's teardown of an ended thread's state, run on the main
+        # thread, crashes in gc.get_referrers. Reported, not yet understood.
+        pytest.skip("free-threaded 3.13: greenlet crashes tearing down ended M threads here")
+    runs = []
+
+    def runner(bursts):
+        def main():
+            for t in [gr.go(gr.sleep, 0.0005) for _ in range(4)]:
+                t.join()
+            return True
+
+        while bursts.going() and len(runs) < 100:  # enough ends; each stops a thread or two
+            try:
+                runs.append(gr.run(main, procs=procs))
+            except RuntimeError as e:  # the background runtime is up: a run cannot start
+                assert "already running" in str(e), e
+                time.sleep(0.0005)
+
+    bursts = Bursts(budget=1.0)
+    bursts.run(lambda: runner(bursts))
+    # A call queued on a run that ends before it starts is cancelled (as documented);
+    # none fails, and every other one has its result.
+    assert bursts.ok > 0
+    assert len(runs) > 1
+
+
+class EndingRun:
+    """A run of the user's on a thread, held ending: main has returned, and one task waits
+    in gr.blocking() for a call that returns only on release() (the run waits for it)."""
+
+    def __init__(self, procs):
+        self.started, self.released = threading.Event(), threading.Event()
+
+        def call():
+            self.started.set()
+            self.released.wait()
+
+        def main():
+            gr.go(gr.blocking, call)
+            while not self.started.is_set():
+                gr.sleep(0.001)
+
+        self.thread = threading.Thread(target=gr.run, args=(main,), kwargs={"procs": procs})
+        self.thread.start()
+        self.started.wait()
+        while True:  # until main has returned: the run takes no more calls
+            try:
+                gr.go(abs, 1)
+            except RuntimeError:
+                break
+            time.sleep(0.001)
+
+    def release(self):
+        self.released.set()
+        self.thread.join()
+
+
+def test_a_submit_waits_for_a_run_ending_then_gives_up(procs, monkeypatch):
+    monkeypatch.setattr(_interop, "_OTHER_RUN_WAIT", 0.2)
+    ex = gr.Executor()
+    ending = EndingRun(procs)
+    try:
+        with pytest.raises(RuntimeError, match=r"submit: the running goroutines.run\(\) did "
+                                               r"not end within 0.2 s of shutting down"):
+            ex.submit(pow, 2, 3)
+    finally:
+        ending.release()
+    assert ex.submit(pow, 2, 3).result() == 8  # on the background runtime now
+    ex.shutdown()
+
+
+def test_a_submit_finding_a_run_ending_runs_once_it_ended(procs):
+    ex = gr.Executor()
+    ending = EndingRun(procs)
+    threading.Timer(0.05, ending.release).start()  # while the submit waits
+    assert ex.submit(in_task).result()[0]  # ran as a task, on the background runtime
+    ending.thread.join()
+    ex.shutdown()
+
+
+def test_a_task_of_the_ending_background_runtime_can_submit_while_the_next_one_waits():
+    # The background runtime ends (its users reached 0) while one of its tasks, in its
+    # cleanup, submits a call; meanwhile another thread's submit waits to start the next
+    # runtime. That wait must not hold the lock the task's submit needs (it did: a hang).
+    script = textwrap.dedent("""
+        import threading, time
+        import goroutines as gr
+
+        in_cleanup, go_on = threading.Event(), threading.Event()
+        late = gr.Executor()
+        out = []
+
+        def straggler():
+            try:
+                gr.sleep(60)
+            except gr.Cancelled:
+                in_cleanup.set()
+                go_on.wait()  # holds its M: the run cannot end meanwhile
+                out.append(late.submit(pow, 2, 2))  # to its own run, which is ending
+                raise
+
+        ex = gr.Executor()
+        ex.submit(gr.go, straggler).result()
+        ex.shutdown(wait=False)  # the runtime's last user: it ends, cancelling straggler
+        in_cleanup.wait()
+        nxt = []
+        th = threading.Thread(target=lambda: nxt.append(gr.Executor().submit(pow, 3, 2)))
+        th.start()
+        time.sleep(0.1)  # that submit waits for the run to end
+        go_on.set()
+        th.join()
+        print(nxt[0].result(), out[0].cancelled() or out[0].result(), flush=True)
+        late.shutdown()
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() in (["9", "True"], ["9", "4"])

@@ -10,9 +10,15 @@ thread does (the scheduler's global queue), and each call completes a
 concurrent.futures.Future, which sync code waits on with result() and asyncio code with
 asyncio.wrap_future().
 
+Which runtime takes a call is decided, and the call sent there, under the background
+runtime's lock, which its start and its end (its users reaching 0) also take: the choice
+still holds at the go(). A submit that finds a run of the user's ending waits for it to
+end (a while: _OTHER_RUN_WAIT), then starts the background runtime; one that finds the
+background runtime ending waits for it, outside the lock, then starts a new one.
+
 A call that never ran, because the run it was queued on ended first (Ctrl-C, the user's
 run returning), has its future cancelled: the runtime drops such a task's function
-without calling it, and the drop is what tells (_Work.__del__).
+without calling it, and the task's done callback (else the drop: _Work.__del__) tells.
 """
 
 from __future__ import annotations
@@ -49,35 +55,59 @@ def _runtime_procs() -> int | None:
         return None
 
 
+# How long a submit waits for the user's run to end when it finds one ending (its tasks
+# are cancelled, and one still parking a second later is abandoned).
+_OTHER_RUN_WAIT = 5.0
+
+
+class _OtherRun(RuntimeError):
+    """The background runtime cannot start: another run holds the process."""
+
+
+def _on_a_runtime_thread() -> bool:
+    """Whether this thread is one of a runtime's."""
+    try:
+        current()
+    except RuntimeError:
+        return False
+    return True
+
+
 class _Background:
     """The background runtime: started by the first user, ended by the last."""
 
     def __init__(self) -> None:
         # Reentrant: a finalizer (a dropped Executor's, a dropped call's) may release a
-        # use from whatever this thread was doing, acquire() included.
+        # use from whatever this thread was doing, take() included.
         self.lock = threading.RLock()
         self.users = 0
         self.procs = 0
         self.stop = Event()
         self.thread: threading.Thread | None = None
 
-    def acquire(self, procs: int | None, start: bool = True) -> bool:
-        """Take a use of the background runtime, starting it if need be. With start=False,
-        only if it is ours (running, or ending: then a new one starts); else False."""
-        with self.lock:
-            if self.users == 0:
-                if self.thread is not None and not self.thread.is_alive():
-                    self.thread = None
-                # A background runtime still ending is the running one: only a new one
-                # takes calls (else, with no thread, the running runtime is someone else's).
-                if not start and self.thread is None:
-                    return False
-                self._start(procs)
-            elif procs is not None and procs != self.procs:
-                raise ValueError(f"Executor(procs={procs}): the background runtime already "
-                                 f"runs with {self.procs} procs")
-            self.users += 1
-            return True
+    def take(self, procs: int | None) -> threading.Thread | None:
+        """Take a use of the background runtime, starting it if need be; or, when the last
+        one is still ending (runs do not nest), take none and return its thread, to join
+        outside the lock (one of its tasks may need the lock to finish). The caller holds
+        the lock."""
+        if self.users == 0:
+            if self.ending():
+                return self.thread
+            self._start(procs)
+        elif procs is not None and procs != self.procs:
+            raise ValueError(f"Executor(procs={procs}): the background runtime already "
+                             f"runs with {self.procs} procs")
+        self.users += 1
+        return None
+
+    def ending(self) -> bool:
+        """Whether the background runtime is ending: nobody uses it and its thread is
+        alive. The caller holds the lock."""
+        if self.users > 0:
+            return False
+        if self.thread is not None and not self.thread.is_alive():
+            self.thread = None
+        return self.thread is not None
 
     def release(self) -> None:
         with self.lock:
@@ -86,9 +116,6 @@ class _Background:
                 self.stop.set()
 
     def _start(self, procs: int | None) -> None:
-        if self.thread is not None:
-            self.thread.join()  # the previous run is still ending: runs do not nest
-            self.thread = None
         started = threading.Event()
         box: list[int | BaseException] = []
         stop = Event()
@@ -112,7 +139,10 @@ class _Background:
         first = box[0] if box else RuntimeError("the background runtime did not start")
         if isinstance(first, BaseException):
             th.join()
-            raise RuntimeError(f"cannot start the background runtime: {first}") from first
+            # run() refuses while another run holds the process: the caller may wait.
+            other = isinstance(first, RuntimeError) and "already running" in str(first)
+            raise (_OtherRun if other else RuntimeError)(
+                f"cannot start the background runtime: {first}") from first
         self.procs, self.stop, self.thread = first, stop, th
 
     def join(self) -> None:
@@ -127,11 +157,7 @@ class _Background:
         caller may be one of its tasks."""
         with self.lock:
             th = self.thread if self.users == 0 else None
-        if th is None or th is threading.current_thread():
-            return
-        try:
-            current()
-        except RuntimeError:  # not one of a runtime's threads
+        if th is not None and not _on_a_runtime_thread():
             th.join()
 
     def forget(self) -> None:
@@ -157,44 +183,63 @@ class _Owner:
         self.closed = False
         self.pending: set[concurrent.futures.Future[Any]] = set()
 
-    def spawn(self, work: _Work) -> Task[None]:
-        """Start work's task on the running runtime, else on the background one."""
-        for _ in range(3):  # a run may end between the look and the go()
-            if not work.held:
-                # Each call holds the background runtime while it runs: a call riding on
-                # it unheld would be cancelled when another call let go of it last.
-                if _background.acquire(self.procs, start=False):
-                    work.held = True
-                else:
-                    procs = _runtime_procs()
-                    if procs is None:
-                        work.held = _background.acquire(self.procs)
-                    elif self.procs is not None and procs != self.procs:
-                        raise ValueError(f"Executor(procs={self.procs}): the running runtime "
-                                         f"has {procs} procs")
-                if work.held:
-                    self.hold()
-            try:
-                return go(work.run)
-            except RuntimeError:
-                if work.held:
-                    raise  # the background runtime, held: it is not ending
-        raise RuntimeError("Executor: the runtime kept shutting down under the submit")
+    def spawn(self, work: _Work, what: str) -> Task[None]:
+        """Start work's task on the running runtime, else on the background one. A run
+        of the user's that is ending (or starting) takes no call and keeps the background
+        runtime from starting: the submit waits for it, a while."""
+        give_up = time.monotonic() + _OTHER_RUN_WAIT
+        delay = 0.0002
+        while True:
+            with _background.lock:
+                got = self._attach(work)
+            if isinstance(got, Task):
+                return got
+            if isinstance(got, threading.Thread):
+                got.join()  # the background runtime ending: then a new one starts
+                continue
+            if time.monotonic() >= give_up:
+                raise RuntimeError(f"{what}: the running goroutines.run() did not end within "
+                                   f"{_OTHER_RUN_WAIT:g} s of shutting down: the call was "
+                                   "not run") from got
+            time.sleep(delay)
+            delay = min(2 * delay, 0.01)
 
-    def hold(self) -> None:
-        """An open Executor keeps the background runtime up between its calls."""
-        if not self.keep:
-            return
-        with self.lock:
-            if self.holding or self.closed:
-                return
-            self.holding = True
+    def _attach(self, work: _Work) -> Task[None] | threading.Thread | RuntimeError:
+        """spawn()'s one try, under the background lock: only a holder of that lock starts
+        the background runtime or ends it (its users reaching 0), so what is decided here
+        still holds at the go(). Returns the task; or the thread of the background runtime
+        ending, to wait for; or why the user's run, ending or starting, took no call."""
+        if _background.users == 0 and (_on_a_runtime_thread() or not _background.ending()):
+            # No background runtime up, so the running one, if any, is the user's, or ours
+            # ending, seen from one of its tasks (a new one would wait for its end): the
+            # call goes to it, as a go() of that task would.
+            procs = _runtime_procs()
+            if procs is not None:
+                if self.procs is not None and procs != self.procs:
+                    raise ValueError(f"Executor(procs={self.procs}): the running runtime "
+                                     f"has {procs} procs")
+                try:
+                    task = go(work.run)
+                except RuntimeError as e:  # that run is ending
+                    return e
+                work.watch(task)
+                return task
         try:
-            _background.acquire(self.procs)
-        except BaseException:
-            with self.lock:
-                self.holding = False
-            raise
+            # Each call holds the background runtime while it runs: a call riding on it
+            # unheld would be cancelled when another call let go of it last.
+            ending = _background.take(self.procs)
+        except _OtherRun as e:  # the user's run is starting, or ending unseen
+            return e
+        if ending is not None:
+            return ending
+        work.held = True
+        with self.lock:  # an open Executor keeps the runtime up between its calls
+            hold = self.keep and not self.holding and not self.closed
+            self.holding = self.holding or hold
+        if hold:
+            _background.users += 1
+        # Held, the runtime cannot end: a failure here is true (_submit lets go of it).
+        return go(work.run)
 
     def close(self) -> None:
         with self.lock:
@@ -253,6 +298,23 @@ class _Work:
         with owner.lock:
             owner.pending.discard(self.future)
 
+    def watch(self, task: Task[None]) -> None:
+        """For a call on a run that may end before it starts (not the background runtime,
+        held until it ran): the task's end tells whether it ran. Its drop alone may tell
+        too late: on a free-threaded build, this object, made on the submitting thread, is
+        freed only once that thread runs Python again, and it may be waiting on the future
+        (a hang, seen)."""
+        try:
+            task.add_done_callback(self.dropped)
+        except RuntimeError:  # done already, and its run is over: nothing can call it
+            self.dropped(task)
+
+    def dropped(self, task: Task[None]) -> None:
+        if not self.ran:
+            self.ran = True  # never will: __del__ has nothing left to do
+            self.future.cancel()
+            self.finish()
+
     def __del__(self) -> None:
         if not self.ran:
             try:
@@ -276,7 +338,7 @@ def _submit(
             raise RuntimeError("cannot schedule new futures after shutdown")
         owner.pending.add(work.future)
     try:
-        task = owner.spawn(work)
+        task = owner.spawn(work, what)
     except BaseException:
         work.ran = True  # it never will: no cancel from the finalizer
         with owner.lock:
@@ -384,7 +446,9 @@ class Executor(concurrent.futures.Executor):
 
     Wait for the futures with ``goroutines.result()`` from a task (``Future.result()``
     would block its M) and with ``result()`` or ``concurrent.futures.wait()`` elsewhere.
-    While the background runtime is up, ``goroutines.run()`` cannot start in this process.
+    While the background runtime is up, ``goroutines.run()`` cannot start in this process;
+    a submit that finds a run of the user's ending waits for its end (5 s at most, then
+    RuntimeError) and runs the call on the background runtime.
 
     Example::
 
