@@ -520,7 +520,7 @@ def test_a_task_of_the_ending_background_runtime_can_submit_while_the_next_one_w
     # cleanup, submits a call; meanwhile another thread's submit waits to start the next
     # runtime. That wait must not hold the lock the task's submit needs (it did: a hang).
     if FREE_THREADED_313:
-        # The same segfault as in the user-run stress below, 7 runs in 12 here: greenlet's
+        # The same segfault as in the user-run stress above, 7 runs in 12 here: greenlet's
         # teardown of an ended M thread's state (run on the main thread) crashes in
         # gc.get_referrers. Reported, not yet understood.
         pytest.skip("free-threaded 3.13: greenlet crashes tearing down ended M threads here")
