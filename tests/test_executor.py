@@ -16,7 +16,6 @@ import threading
 import time
 
 import pytest
-from ft313 import FREE_THREADED_313
 from hypothesis import given, settings, strategies as st
 
 import goroutines as gr
@@ -433,11 +432,6 @@ def test_kept_shutting_down_calls_while_the_background_runtime_restarts():
 
 
 def test_kept_shutting_down_calls_while_runs_of_the_user_end(procs):
-    if procs == 2 and FREE_THREADED_313:
-        # A segfault, seen in this stress only (the code before it failed most submits
-        # here first): greenlet's teardown of an ended thread's state, run on the main
-        # thread, crashes in gc.get_referrers. Reported, not yet understood.
-        pytest.skip("free-threaded 3.13: greenlet crashes tearing down ended M threads here")
     runs = []
 
     def runner(bursts):
@@ -519,11 +513,6 @@ def test_a_task_of_the_ending_background_runtime_can_submit_while_the_next_one_w
     # The background runtime ends (its users reached 0) while one of its tasks, in its
     # cleanup, submits a call; meanwhile another thread's submit waits to start the next
     # runtime. That wait must not hold the lock the task's submit needs (it did: a hang).
-    if FREE_THREADED_313:
-        # The same segfault as in the user-run stress above, 7 runs in 12 here: greenlet's
-        # teardown of an ended M thread's state (run on the main thread) crashes in
-        # gc.get_referrers. Reported, not yet understood.
-        pytest.skip("free-threaded 3.13: greenlet crashes tearing down ended M threads here")
     script = textwrap.dedent("""
         import threading, time
         import goroutines as gr
