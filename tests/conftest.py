@@ -32,6 +32,12 @@ GUARD_SECONDS = 30
 # runtime lives, no deadlock is reported (design.md), so these run after every other test.
 RUN_LAST = ("test_dask.py",)
 
+# A background job of a non-interactive shell (`.ci/sanitize asan &`) starts with SIGINT
+# ignored, and its children inherit that: Python then installs no KeyboardInterrupt
+# handler in them, and the Ctrl-C tests' subprocesses would never see their SIGINT.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.path.name in RUN_LAST)  # stable: the order is kept
