@@ -150,7 +150,10 @@ def test_executor(entry, sizes, measure_ops):
 async def _gr_to_async(n):
     import goroutines as gr
 
-    with gr.Executor():  # one background runtime for the whole round
+    with gr.Executor() as ex:
+        # An open Executor holds the background runtime from its first call on: one
+        # runtime for the whole round, not one per burst of to_async calls.
+        await asyncio.wrap_future(ex.submit(int))
         await asyncio.gather(*(gr.to_async(gr.sleep, 0.001) for _ in range(n)))
     return n
 
