@@ -11,10 +11,10 @@ import contextvars
 import gc
 import importlib.util
 import threading
-import time
 import warnings
 
 import pytest
+from test_executor import EndingRun
 
 import goroutines as gr
 from goroutines import _interop
@@ -318,31 +318,11 @@ def test_to_async_gives_up_on_a_run_that_does_not_end(procs, monkeypatch):
     # A run of the user's held ending (main returned; its offloaded call waits): to_async
     # waits for it a while, then says why the call did not run.
     monkeypatch.setattr(_interop, "_OTHER_RUN_WAIT", 0.2)
-    started, released = threading.Event(), threading.Event()
-
-    def call():
-        started.set()
-        released.wait()
-
-    def main():
-        gr.go(gr.blocking, call)
-        while not started.is_set():
-            gr.sleep(0.001)
-
-    th = threading.Thread(target=gr.run, args=(main,), kwargs={"procs": procs})
-    th.start()
-    started.wait()
-    while True:  # until main has returned: the run takes no more calls
-        try:
-            gr.go(abs, 1)
-        except RuntimeError:
-            break
-        time.sleep(0.001)
+    run = EndingRun(procs)
     try:
         with pytest.raises(RuntimeError, match=r"to_async: the running goroutines.run\(\) "
                                                r"did not end within 0.2 s"):
             asyncio.run(gr.to_async(pow, 2, 3))
     finally:
-        released.set()
-        th.join()
+        run.release()
     assert asyncio.run(gr.to_async(pow, 2, 3)) == 8
