@@ -142,20 +142,30 @@ static inline void gr_obs_runnable(gr_g *g)
         GR_OBS_SET(g->ready_ns, gr_nanotime());
 }
 
-/* A fresh G: sampled by its id, so one spawn in GR_OBS_SAMPLE is timed to its first run. */
-static inline void gr_obs_spawned(gr_g *g)
+/* g becomes runnable without a wait to time (spawned, yielded); `sampled` says whether
+ * its ready -> running latency is timed. */
+static inline void gr_obs_queued(gr_g *g, uint32_t sampled)
 {
-    GR_OBS_SET(g->sampled, (g->id & (GR_OBS_SAMPLE - 1)) == 0);
+    GR_OBS_SET(g->sampled, sampled);
     GR_OBS_SET(g->park_ns, 0);
     gr_obs_runnable(g);
 }
+
+/* One wait or yield of g in GR_OBS_SAMPLE is sampled (its owner counts them). */
+static inline uint32_t gr_obs_next_sampled(gr_g *g)
+{
+    return (++g->obs_seq & (GR_OBS_SAMPLE - 1)) == 0;
+}
+
+/* A fresh G: sampled by its id, so one spawn in GR_OBS_SAMPLE is timed to its first run. */
+static inline void gr_obs_spawned(gr_g *g) { gr_obs_queued(g, (g->id & (GR_OBS_SAMPLE - 1)) == 0); }
 
 /* g, running, is about to wait (its owner, before any waker can see it). */
 static inline void gr_obs_waiting(gr_g *g)
 {
     int64_t now = gr_coarsetime();
     atomic_store_explicit(&g->since, now, memory_order_relaxed);
-    uint32_t sampled = (++g->obs_seq & (GR_OBS_SAMPLE - 1)) == 0;
+    uint32_t sampled = gr_obs_next_sampled(g);
     GR_OBS_SET(g->sampled, sampled);
     GR_OBS_SET(g->park_ns, sampled ? gr_nanotime() : 0);
 }
@@ -185,6 +195,13 @@ static inline void gr_obs_running(gr_pobs *o, gr_g *g)
 static inline void gr_obs_stopped(gr_pobs *o)
 {
     atomic_store_explicit(&o->curgid, 0, memory_order_relaxed);
+}
+
+/* g, running, yields: back on its M's queue at once. */
+static inline void gr_obs_yielded(gr_pobs *o, gr_g *g)
+{
+    gr_obs_stopped(o);
+    gr_obs_queued(g, gr_obs_next_sampled(g));
 }
 
 #endif

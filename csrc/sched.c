@@ -269,10 +269,7 @@ void gr_yield(gr_m *m, gr_g *g)
 {
     gr_g_move(g, GR_G_RUNNING, GR_G_RUNNABLE, "a G that is not running yielded");
     GR_TRACE(GR_TEV_GO_YIELD, g->id, 0, 0);
-    gr_obs_stopped(&m->p->stats.obs);
-    GR_OBS_SET(g->sampled, (++g->obs_seq & (GR_OBS_SAMPLE - 1)) == 0);
-    GR_OBS_SET(g->park_ns, 0);
-    gr_obs_runnable(g);
+    gr_obs_yielded(&m->p->stats.obs, g);
     gr_gqueue_push(&m->p->readyq, g);
 }
 
